@@ -1,0 +1,23 @@
+//! envoi: one formal statement, many organisations, a personalised letter each, and a record
+//! of what happened to every one.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! campaign folder + envoi.toml   campaign, config, secret
+//!   → recipients.csv rows        recipients
+//!   → rendered letters           template (front matter + Handlebars), markdown
+//!   → RFC 5322 messages          compose
+//!   → SMTP delivery              delivery (smtp session, rate limit, retry)
+//!   → delivery-log.csv           delivery_log
+//!   → summary                    report
+//! ```
+//!
+//! The binary (`src/main.rs`) only parses the command line, calls [`cli::run`] and maps the
+//! result to an exit code; every command lives in [`commands`] with one `execute()` each.
+
+pub mod error;
+pub mod recipients;
+pub mod delivery_log;
+
+pub use error::{Error, Location, Problem, Result};
