@@ -19,5 +19,6 @@
 pub mod error;
 pub mod recipients;
 pub mod delivery_log;
+pub mod markdown;
 
 pub use error::{Error, Location, Problem, Result};
