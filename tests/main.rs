@@ -1,0 +1,3 @@
+//! envoi's integration tests: one binary; shared helpers in `support`, the tests in `cases`.
+mod cases;
+mod support;

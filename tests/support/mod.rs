@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests; not every test uses every helper.
+#![allow(dead_code)]
+
+pub mod pki;
+pub mod smtp_server;
