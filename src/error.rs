@@ -115,6 +115,10 @@ pub enum Error {
     #[error("{} problem{} found; nothing was sent", .0.len(), if .0.len() == 1 { "" } else { "s" })]
     Problems(Vec<Problem>),
 
+    /// Problems already shown to the user one by one; this is the closing line.
+    #[error("{0}")]
+    Reported(String),
+
     /// A file could not be read or written.
     #[error("{}: {action}: {source}", path.display())]
     Io {
@@ -146,7 +150,9 @@ impl Error {
     /// The process exit code this error maps to (see SPEC, "Exit codes").
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Input(_) | Error::Problems(_) | Error::Io { .. } => EXIT_BAD_INPUT,
+            Error::Input(_) | Error::Problems(_) | Error::Reported(_) | Error::Io { .. } => {
+                EXIT_BAD_INPUT
+            }
             Error::Stopped(_) => EXIT_STOPPED,
         }
     }

@@ -7,7 +7,7 @@
 //! campaign folder + envoi.toml   campaign, config, secret
 //!   → recipients.csv rows        recipients
 //!   → rendered letters           template (front matter + Handlebars), markdown
-//!   → RFC 5322 messages          compose
+//!   → RFC 5322 messages          compose            (letters ties these three together)
 //!   → SMTP delivery              delivery (smtp session, rate limit, retry)
 //!   → delivery-log.csv           delivery_log
 //!   → summary                    report
@@ -16,9 +16,19 @@
 //! The binary (`src/main.rs`) only parses the command line, calls [`cli::run`] and maps the
 //! result to an exit code; every command lives in [`commands`] with one `execute()` each.
 
-pub mod error;
-pub mod recipients;
+pub mod campaign;
+pub mod cli;
+pub mod commands;
+pub mod compose;
+pub mod config;
+pub mod delivery;
 pub mod delivery_log;
+pub mod error;
+pub mod letters;
 pub mod markdown;
+pub mod recipients;
+pub mod report;
+pub mod secret;
+pub mod template;
 
 pub use error::{Error, Location, Problem, Result};

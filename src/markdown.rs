@@ -270,10 +270,10 @@ impl TextWriter {
         match tag {
             Tag::Paragraph => {
                 // A paragraph directly inside an item makes its list loose.
-                if self.in_item() {
-                    if let Some(list) = self.lists.last_mut() {
-                        list.loose = true;
-                    }
+                if self.in_item()
+                    && let Some(list) = self.lists.last_mut()
+                {
+                    list.loose = true;
                 }
                 self.request(Sep::Blank);
             }

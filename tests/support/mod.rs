@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests; not every test uses every helper.
 #![allow(dead_code)]
 
+pub mod campaign;
 pub mod pki;
 pub mod smtp_server;

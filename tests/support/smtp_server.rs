@@ -244,7 +244,9 @@ impl RandomFaults {
 
     fn fault_at(&self, step: &Step<'_>) -> Option<Fault> {
         match step.phase {
-            Phase::Mail { .. } if self.every_n_421 != 0 && step.message % self.every_n_421 == 0 => {
+            Phase::Mail { .. }
+                if self.every_n_421 != 0 && step.message.is_multiple_of(self.every_n_421) =>
+            {
                 Some(Fault::Reply(421, "4.3.2 Service shutting down".into()))
             }
             Phase::DataEnd { .. } => {

@@ -1,0 +1,227 @@
+//! The campaign folder: where every file of a run is, and which files letters may attach.
+//!
+//! Paths given on the command line are relative to `--dir`. Messages name files relative to the
+//! campaign folder too, because that is how the user sees them.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Location};
+
+pub const DEFAULT_CONFIG: &str = "envoi.toml";
+pub const DEFAULT_RECIPIENTS: &str = "recipients.csv";
+pub const DEFAULT_TEMPLATE: &str = "templates/letter.hbs";
+pub const DEFAULT_LOG: &str = "delivery-log.csv";
+
+/// Which files make up the campaign, as the user named them.
+#[derive(Debug, Clone)]
+pub struct CampaignPaths {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub recipients: PathBuf,
+    pub template: PathBuf,
+}
+
+impl Default for CampaignPaths {
+    fn default() -> Self {
+        CampaignPaths {
+            dir: PathBuf::from("."),
+            config: PathBuf::from(DEFAULT_CONFIG),
+            recipients: PathBuf::from(DEFAULT_RECIPIENTS),
+            template: PathBuf::from(DEFAULT_TEMPLATE),
+        }
+    }
+}
+
+/// An opened campaign: its folder, its parsed config and where its files are.
+#[derive(Debug)]
+pub struct Campaign {
+    dir: PathBuf,
+    /// The campaign folder, canonical, for confinement checks.
+    root: PathBuf,
+    paths: CampaignPaths,
+    pub config: Config,
+    /// Canonical folders outside the campaign that attachments may come from.
+    allowed_dirs: Vec<PathBuf>,
+}
+
+impl Campaign {
+    pub fn open(paths: CampaignPaths) -> Result<Campaign, Error> {
+        let dir = paths.dir.clone();
+        let root = dir.canonicalize().map_err(|e| {
+            Error::input(
+                Location::file(&dir),
+                format!("the campaign folder cannot be opened ({e}); check --dir"),
+            )
+        })?;
+        if !root.is_dir() {
+            return Err(Error::input(
+                Location::file(&dir),
+                "is not a folder; --dir names the campaign folder",
+            ));
+        }
+        let config = Config::load(&dir.join(&paths.config), &paths.config)?;
+        let mut allowed_dirs = Vec::new();
+        for allowed in &config.campaign.attachment_dirs {
+            let canonical = dir.join(allowed).canonicalize().map_err(|e| {
+                Error::input(
+                    Location::file(&paths.config).column("campaign.attachment_dirs"),
+                    format!("folder \"{}\" cannot be opened: {e}", allowed.display()),
+                )
+            })?;
+            allowed_dirs.push(canonical);
+        }
+        Ok(Campaign {
+            dir,
+            root,
+            paths,
+            config,
+            allowed_dirs,
+        })
+    }
+
+    /// The campaign folder as the user gave it.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A path relative to the campaign folder, for reading.
+    pub fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    pub fn config_display(&self) -> &Path {
+        &self.paths.config
+    }
+
+    pub fn recipients_display(&self) -> &Path {
+        &self.paths.recipients
+    }
+
+    pub fn template_display(&self) -> &Path {
+        &self.paths.template
+    }
+
+    /// The identifier that keeps Message-IDs stable: `[campaign] id`, or else the template's
+    /// path (stable as long as the campaign keeps its layout).
+    pub fn id(&self) -> String {
+        self.config
+            .campaign
+            .id
+            .clone()
+            .unwrap_or_else(|| self.paths.template.to_string_lossy().into_owned())
+    }
+
+    /// Resolves an attachment path (relative to the campaign folder) and checks that it stays
+    /// inside the campaign folder or an allowed folder, following symlinks. The error text says
+    /// what to do; the caller adds the location.
+    pub fn resolve_attachment(&self, relative: &str) -> Result<PathBuf, String> {
+        let rel = Path::new(relative);
+        if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::Prefix(_))) {
+            // Absolute paths are allowed only into an allowed folder.
+            return self.confine(rel, relative);
+        }
+        if rel.components().any(|c| c == Component::ParentDir) && self.allowed_dirs.is_empty() {
+            return Err(format!(
+                "attachment \"{relative}\" points outside the campaign folder; copy the file into attachments/ (or allow its folder with attachment_dirs under [campaign] in envoi.toml)"
+            ));
+        }
+        self.confine(&self.dir.join(rel), relative)
+    }
+
+    fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, String> {
+        let canonical = path.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "attachment \"{shown}\" does not exist; check the file name (paths are relative to the campaign folder)"
+            ),
+            _ => format!("attachment \"{shown}\" cannot be opened: {e}"),
+        })?;
+        let inside = canonical.starts_with(&self.root)
+            || self.allowed_dirs.iter().any(|d| canonical.starts_with(d));
+        if !inside {
+            return Err(format!(
+                "attachment \"{shown}\" is outside the campaign folder (it leads to {}); copy the file into attachments/ or allow its folder with attachment_dirs under [campaign] in envoi.toml",
+                canonical.display()
+            ));
+        }
+        if !canonical.is_file() {
+            return Err(format!("attachment \"{shown}\" is not a file"));
+        }
+        Ok(canonical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign(dir: &Path, extra: &str) -> Campaign {
+        std::fs::write(dir.join("envoi.toml"), extra).unwrap();
+        Campaign::open(CampaignPaths {
+            dir: dir.to_path_buf(),
+            ..CampaignPaths::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn attachments_stay_inside_the_campaign() {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("campaign");
+        std::fs::create_dir_all(dir.join("attachments")).unwrap();
+        std::fs::write(dir.join("attachments/a.pdf"), b"%PDF").unwrap();
+        std::fs::write(outer.path().join("secret.txt"), b"x").unwrap();
+        let c = campaign(&dir, "");
+        assert!(c.resolve_attachment("attachments/a.pdf").is_ok());
+        let err = c.resolve_attachment("../secret.txt").unwrap_err();
+        assert!(err.contains("outside the campaign folder"), "{err}");
+        let abs = outer.path().join("secret.txt");
+        let err = c.resolve_attachment(abs.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("outside the campaign folder"), "{err}");
+        let err = c.resolve_attachment("attachments/missing.pdf").unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        let err = c.resolve_attachment("attachments").unwrap_err();
+        assert!(err.contains("not a file"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_out_of_the_campaign_is_refused() {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("campaign");
+        std::fs::create_dir_all(dir.join("attachments")).unwrap();
+        std::fs::write(outer.path().join("secret.txt"), b"x").unwrap();
+        std::os::unix::fs::symlink(
+            outer.path().join("secret.txt"),
+            dir.join("attachments/link"),
+        )
+        .unwrap();
+        let c = campaign(&dir, "");
+        let err = c.resolve_attachment("attachments/link").unwrap_err();
+        assert!(err.contains("outside the campaign folder"), "{err}");
+    }
+
+    #[test]
+    fn an_allowed_folder_may_be_used() {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("campaign");
+        let shared = outer.path().join("shared");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("annex.pdf"), b"%PDF").unwrap();
+        let c = campaign(&dir, "[campaign]\nattachment_dirs = [\"../shared\"]\n");
+        assert!(c.resolve_attachment("../shared/annex.pdf").is_ok());
+    }
+
+    #[test]
+    fn a_missing_config_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Campaign::open(CampaignPaths {
+            dir: dir.path().to_path_buf(),
+            ..CampaignPaths::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("envoi init"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,119 @@
+//! `envoi check`: render every letter and validate everything a send would need.
+
+use std::collections::HashMap;
+
+use crate::cli::{CheckArgs, GlobalArgs};
+use crate::commands::{Outcome, plural};
+use crate::error::{Error, Location, Problem};
+use crate::letters::{Pipeline, RowFilter};
+
+pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {
+    let pipeline = Pipeline::open(global.campaign_paths(), None)?;
+    let mut report = ProblemList::default();
+
+    let config = &pipeline.campaign.config;
+    let config_display = pipeline.campaign.config_display();
+    let smtp = config.smtp_settings(&global.smtp_overrides(), config_display);
+    if let Err(problems) = &smtp {
+        problems.iter().for_each(|p| report.add(p.clone()));
+    }
+    if let Err(problems) = config.send_policy(config_display) {
+        problems.into_iter().for_each(|p| report.add(p));
+    }
+
+    let filter = RowFilter::default();
+    let (mut letters, mut good) = (0usize, 0usize);
+    for letter in pipeline.letters(&filter)? {
+        letters += 1;
+        match letter.result {
+            Ok(_) => good += 1,
+            Err(problems) => problems.into_iter().for_each(|p| report.add(p)),
+        }
+    }
+    if letters == 0 {
+        report.add(Problem::new(
+            Location::file(pipeline.campaign.recipients_display()),
+            "has a header row but no recipients; add one row per addressee",
+        ));
+    }
+
+    if args.smtp {
+        match &smtp {
+            Ok(settings) => match crate::delivery::smtp::probe(settings) {
+                Ok(summary) => println!("relay: {summary}"),
+                Err(e) => report.add(Problem::new(Location::file(config_display), e)),
+            },
+            Err(_) => println!("relay: not contacted, fix the [smtp] problems above first"),
+        }
+    }
+
+    report.finish();
+    let total = report.total();
+    if total == 0 {
+        println!("{} ready; no problems found", plural(letters, "letter"));
+        return Ok(Outcome::Done);
+    }
+    Err(Error::Reported(format!(
+        "{} found ({} of {} ready); nothing was sent. Correct them and run envoi check again",
+        plural(total, "problem"),
+        good,
+        plural(letters, "letter"),
+    )))
+}
+
+/// Prints problems as they come, folding a template problem that repeats on every row into
+/// one line with a count, so a typo in the template does not bury the real row problems.
+#[derive(Default)]
+struct ProblemList {
+    /// Template problems already printed: (location + message without the row) → repeats.
+    repeats: HashMap<String, (String, usize)>,
+    order: Vec<String>,
+    total: usize,
+}
+
+impl ProblemList {
+    fn add(&mut self, problem: Problem) {
+        self.total += 1;
+        if problem.location.line.is_some() {
+            let key = format!("{}: {}", problem.location, strip_row(&problem.message));
+            if let Some((_, count)) = self.repeats.get_mut(&key) {
+                *count += 1;
+                return;
+            }
+            self.order.push(key.clone());
+            self.repeats.insert(key, (problem.to_string(), 0));
+        }
+        println!("{problem}");
+    }
+
+    fn finish(&self) {
+        for key in &self.order {
+            let (first, count) = &self.repeats[key];
+            if *count > 0 {
+                println!(
+                    "  (the same problem as \"{}\" occurs in {} more)",
+                    shorten(first),
+                    plural(*count, "row")
+                );
+            }
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.total
+    }
+}
+
+fn strip_row(message: &str) -> &str {
+    message
+        .rsplit_once(" (rendering ")
+        .map_or(message, |(m, _)| m)
+}
+
+fn shorten(text: &str) -> String {
+    let mut s: String = text.chars().take(80).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}

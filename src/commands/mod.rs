@@ -1,0 +1,39 @@
+//! One module per subcommand, each with an `execute()`.
+
+pub mod check;
+pub mod init;
+pub mod preview;
+pub mod report;
+pub mod send;
+
+use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED};
+
+/// How a command ended when it did not fail outright (see SPEC, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done.
+    Done,
+    /// The run finished, but some messages failed, are unknown or were skipped.
+    Incomplete,
+    /// The run was stopped part-way; what was sent is logged.
+    Stopped,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => EXIT_OK,
+            Outcome::Incomplete => EXIT_INCOMPLETE,
+            Outcome::Stopped => EXIT_STOPPED,
+        }
+    }
+}
+
+/// "1 letter", "2 letters".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

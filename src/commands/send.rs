@@ -1,0 +1,371 @@
+//! `envoi send`: check everything, plan from the delivery log, confirm, deliver, summarise.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lettre::Address;
+
+use crate::cli::{GlobalArgs, SendArgs};
+use crate::commands::{Outcome, plural};
+use crate::delivery::smtp::Relay;
+use crate::delivery::{Delivery, Observer, RunReport};
+use crate::delivery_log::{DeliveryLog, Entry, History, Status};
+use crate::error::{Error, Location, Problem};
+use crate::letters::{Pipeline, RowFilter};
+
+pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
+    let test_to = match &args.test_to {
+        Some(addr) => Some(Address::from_str(addr.trim()).map_err(|e| {
+            Error::input(
+                Location::file("--test-to"),
+                format!("\"{addr}\" is not an email address ({e})"),
+            )
+        })?),
+        None => None,
+    };
+    let pipeline = Pipeline::open(global.campaign_paths(), test_to.clone())?;
+    let campaign = &pipeline.campaign;
+    let config_display = campaign.config_display();
+
+    // Configuration first: a bad relay setting should not wait for 10,000 rows to render.
+    let mut problems: Vec<Problem> = Vec::new();
+    let smtp = campaign
+        .config
+        .smtp_settings(&global.smtp_overrides(), config_display)
+        .map_err(|p| problems.extend(p))
+        .ok();
+    let policy = campaign
+        .config
+        .send_policy(config_display)
+        .map_err(|p| problems.extend(p))
+        .ok();
+    let (Some(smtp), Some(policy)) = (smtp, policy) else {
+        return Err(Error::Problems(problems));
+    };
+    let secret = smtp
+        .password
+        .read()
+        .map_err(|e| Error::input(Location::file(config_display).column("smtp.password"), e))?;
+    let relay = Relay::new(&smtp, secret)
+        .map_err(|e| Error::input(Location::file(config_display).column("smtp"), e))?;
+
+    let selection = RowFilter::new(&args.selection.rows, None);
+    pipeline.check_rows_exist(&selection)?;
+
+    // The log is opened (and locked) before planning, so that a second `envoi send` on the
+    // same log cannot plan from a history that is about to change.
+    let log_display = &args.log;
+    let log = match test_to {
+        Some(_) => None,
+        None => {
+            let (log, recovered) = DeliveryLog::open(&global.dir.join(log_display))?;
+            for entry in &recovered {
+                eprintln!(
+                    "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
+                    entry.row, entry.email
+                );
+            }
+            Some(log)
+        }
+    };
+    let history = match &log {
+        Some(_) => History::read(&global.dir.join(log_display))?,
+        None => History::default(),
+    };
+
+    // Pass 1: render and check every selected letter, and decide which to send.
+    let resend = args.resend;
+    let mut plan = Plan::default();
+    for letter in pipeline.letters(&selection)? {
+        let already = history.last(&letter.email).map(|e| e.status);
+        let done = matches!(already, Some(Status::Sent | Status::Unknown)) && !resend;
+        match letter.result {
+            Ok(_) if done => plan.already_done += 1,
+            Ok(_) => {
+                if args.selection.limit.is_none_or(|l| plan.rows.len() < l) {
+                    plan.rows.insert(letter.row);
+                }
+            }
+            Err(row_problems) => {
+                if !done {
+                    plan.bad
+                        .push((letter.row, letter.email, letter.organisation, row_problems));
+                }
+            }
+        }
+    }
+    if !plan.bad.is_empty() && !args.skip_bad_rows {
+        for (_, _, _, row_problems) in &plan.bad {
+            for p in row_problems {
+                println!("{p}");
+            }
+        }
+        return Err(Error::Reported(format!(
+            "{} {} problems (listed above); nothing was sent. Correct them, or send the others with --skip-bad-rows",
+            plural(plan.bad.len(), "letter"),
+            if plan.bad.len() == 1 { "has" } else { "have" }
+        )));
+    }
+    if plan.rows.is_empty() && plan.bad.is_empty() {
+        let why = if plan.already_done > 0 {
+            format!(
+                "nothing to send: the {} selected already ended sent or unknown in {} (use --resend to send again)",
+                plural(plan.already_done, "letter"),
+                log_display.display()
+            )
+        } else {
+            format!(
+                "nothing to send: {} has no recipients",
+                campaign.recipients_display().display()
+            )
+        };
+        println!("{why}");
+        return Ok(Outcome::Done);
+    }
+
+    if !args.dry_run && !args.yes {
+        let sample = pipeline
+            .letters(&RowFilter::new(
+                &[*plan.rows.first().unwrap_or(&0)],
+                Some(1),
+            ))?
+            .find_map(|l| l.result.ok());
+        confirm(&plan, &relay, sample.as_ref(), test_to.as_ref())?;
+    }
+
+    let halt = Arc::new(AtomicBool::new(false));
+    install_interrupt_handler(&halt);
+    let observer = Progress::new(plan.rows.len() as u64, args.dry_run);
+
+    // Bad rows are logged as skipped so the log accounts for every recipient.
+    let mut skipped = 0;
+    if let Some(log) = &log {
+        for (row, email, organisation, row_problems) in &plan.bad {
+            let detail = row_problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let entry = Entry::now(*row, email, organisation, Status::Skipped).with_detail(&detail);
+            log.record(&entry)?;
+            observer.logged(&entry, true);
+            skipped += 1;
+        }
+    }
+
+    let delivery = Delivery {
+        relay: (!args.dry_run).then_some(&relay),
+        policy,
+        log: log.as_ref(),
+        halt: &halt,
+        observer: &observer,
+    };
+    let rows = &plan.rows;
+    let report = delivery.run(
+        pipeline
+            .letters(&selection)?
+            .filter(|l| rows.contains(&l.row))
+            .filter_map(|l| l.result.ok()),
+    );
+    observer.done();
+    print_summary(
+        &report,
+        skipped,
+        plan.already_done,
+        log.as_ref().map(|_| log_display.as_path()),
+    );
+
+    let totals = &report.totals;
+    Ok(if report.stopped.is_some() {
+        Outcome::Stopped
+    } else if totals.failed + totals.unknown + skipped > 0 {
+        Outcome::Incomplete
+    } else {
+        Outcome::Done
+    })
+}
+
+/// What a run will do, decided before anything is sent.
+#[derive(Default)]
+struct Plan {
+    rows: BTreeSet<usize>,
+    already_done: usize,
+    bad: Vec<(usize, String, String, Vec<Problem>)>,
+}
+
+fn confirm(
+    plan: &Plan,
+    relay: &Relay,
+    sample: Option<&crate::compose::Composed>,
+    test_to: Option<&Address>,
+) -> Result<(), Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::input(
+            Location::file("send"),
+            "not on a terminal, so envoi cannot ask for confirmation; add --yes to send (or --dry-run to try)",
+        ));
+    }
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "About to send {} via {}",
+        plural(plan.rows.len(), "letter"),
+        relay.describe()
+    );
+    if let Some(c) = sample {
+        let _ = writeln!(err, "  from    {}", c.from);
+        let _ = writeln!(err, "  e.g.    row {}: {} — \"{}\"", c.row, c.to, c.subject);
+    }
+    if let Some(t) = test_to {
+        let _ = writeln!(err, "  TEST: every letter goes to {t} only");
+    }
+    if !plan.bad.is_empty() {
+        let _ = writeln!(
+            err,
+            "  {} with problems will be skipped",
+            plural(plan.bad.len(), "row")
+        );
+    }
+    let _ = write!(err, "Type yes to send: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("standard input", "cannot read", e))?;
+    if answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        Err(Error::input(
+            Location::file("send"),
+            "not confirmed; nothing was sent",
+        ))
+    }
+}
+
+/// First Ctrl-C: finish the letters in flight, start no new one. Second: leave at once (the
+/// intent journal makes even that safe).
+fn install_interrupt_handler(halt: &Arc<AtomicBool>) {
+    let halt = Arc::clone(halt);
+    let _ = ctrlc::set_handler(move || {
+        if halt.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(crate::error::EXIT_STOPPED));
+        }
+        eprintln!(
+            "\nstopping: finishing the letters in flight (press Ctrl-C again to quit at once)"
+        );
+    });
+}
+
+/// A progress bar on a terminal; one plain line per letter otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: Mutex<()>,
+}
+
+impl Progress {
+    fn new(total: u64, dry_run: bool) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(if dry_run { "dry run" } else { "sending" });
+            bar
+        });
+        Progress {
+            bar,
+            lines: Mutex::new(()),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn logged(&self, entry: &Entry, last: bool) {
+        let line = format!(
+            "row {:>5}  {:<8} {}  {}{}",
+            entry.row,
+            entry.status.to_string(),
+            entry.email,
+            if entry.code.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", entry.code)
+            },
+            entry.detail
+        );
+        match &self.bar {
+            Some(bar) => {
+                if last {
+                    bar.inc(1);
+                }
+                if entry.status != Status::Sent && entry.status != Status::DryRun {
+                    bar.println(line);
+                }
+            }
+            None => {
+                let _guard = self.lines.lock();
+                println!("{line}");
+            }
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+    }
+}
+
+fn print_summary(
+    report: &RunReport,
+    skipped: usize,
+    already: usize,
+    log: Option<&std::path::Path>,
+) {
+    let t = &report.totals;
+    let secs = report.elapsed.as_secs_f64();
+    let done = t.sent + t.failed + t.unknown + t.dry_run;
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    println!(
+        "\nsent {}, failed {}, unknown {}, skipped {}{}{} in {:.1} s ({:.1} letters/s)",
+        t.sent,
+        t.failed,
+        t.unknown,
+        skipped,
+        if t.dry_run > 0 {
+            format!(", dry-run {}", t.dry_run)
+        } else {
+            String::new()
+        },
+        if already > 0 {
+            format!(" ({already} already done earlier)")
+        } else {
+            String::new()
+        },
+        secs,
+        rate
+    );
+    if let Some(reason) = &report.stopped {
+        eprintln!("stopped: {reason}");
+    }
+    if let Some(log) = log {
+        println!(
+            "delivery log: {} (envoi report shows every letter that did not end sent)",
+            log.display()
+        );
+    }
+}

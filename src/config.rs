@@ -1,0 +1,549 @@
+//! `envoi.toml`: the sender, the SMTP relay and the sending policy.
+//!
+//! The file holds no secrets (see [`crate::secret`]). Every `[smtp]` key can be overridden from
+//! the command line or an `ENVOI_SMTP_*` variable; [`SmtpOverrides`] carries those, and
+//! [`Config::smtp_settings`] applies them in the order flag > environment > file.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Location, Problem};
+use crate::secret::PasswordSource;
+
+/// `envoi.toml` as written. Unknown keys are errors: a typo must not silently change behaviour.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub campaign: CampaignSection,
+    #[serde(default)]
+    pub sender: SenderSection,
+    #[serde(default)]
+    pub smtp: SmtpSection,
+    #[serde(default)]
+    pub send: SendSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSection {
+    /// Names the campaign in every Message-ID, so that IDs stay stable across runs.
+    pub id: Option<String>,
+    /// Folders outside the campaign folder that attachments may come from.
+    #[serde(default)]
+    pub attachment_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderSection {
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password_command: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// `plain`, `login` or `xoauth2`; default: whatever the relay offers of plain and login.
+    pub auth: Option<String>,
+    /// Seconds to wait for any one reply from the relay.
+    pub timeout: Option<u64>,
+    /// The name envoi gives itself in EHLO; default: this machine's host name.
+    pub hello_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendSection {
+    #[serde(default)]
+    pub rate: Option<String>,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// The wait before the first retry, doubled for each further one: "2s", "500ms", "1min".
+    #[serde(default)]
+    pub retry_delay: Option<String>,
+}
+
+impl Default for SendSection {
+    fn default() -> Self {
+        SendSection {
+            rate: None,
+            concurrency: default_concurrency(),
+            max_attempts: default_max_attempts(),
+            retry_delay: None,
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+/// Most relays cut idle clients after a few minutes and answer within seconds; a minute covers
+/// a slow relay without letting a dead one stall the run.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const MAX_CONCURRENCY: usize = 64;
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Implicit TLS from the first byte (usually port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS before anything else (usually port 587).
+    StartTls,
+    /// No encryption: allowed only to a loopback relay, and never with a password.
+    None,
+}
+
+impl Security {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Security::Tls => 465,
+            Security::StartTls => 587,
+            Security::None => 25,
+        }
+    }
+}
+
+impl FromStr for Security {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tls" | "ssl" | "implicit" => Ok(Security::Tls),
+            "starttls" => Ok(Security::StartTls),
+            "none" | "plain" => Ok(Security::None),
+            other => Err(format!(
+                "security \"{other}\" is not one of \"tls\", \"starttls\" or \"none\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Security::Tls => "tls",
+            Security::StartTls => "starttls",
+            Security::None => "none",
+        })
+    }
+}
+
+/// At most `count` messages per `per`. Sends are spaced evenly, `per / count` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The spacing between two sends.
+    pub fn interval(&self) -> Duration {
+        self.per / self.count
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "rate \"{s}\" is not of the form COUNT/PERIOD, e.g. \"30/min\", \"5/s\", \"1000/h\" (or \"unlimited\")"
+            )
+        };
+        let (count, period) = s.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(format!(
+                "rate \"{s}\" allows no message at all; use at least 1"
+            ));
+        }
+        let per = match period.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "min" | "m" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            _ => return Err(bad()),
+        };
+        Ok(Rate { count, per })
+    }
+}
+
+/// Parses the `rate` setting: `None` means no limit.
+pub fn parse_rate(value: Option<&str>) -> Result<Option<Rate>, String> {
+    match value.map(str::trim) {
+        None | Some("unlimited") | Some("none") | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some),
+    }
+}
+
+/// `[smtp]` values given on the command line or in `ENVOI_SMTP_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+}
+
+/// The relay settings after overrides and defaults, validated.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: PasswordSource,
+    pub ca_file: Option<PathBuf>,
+    pub auth: Option<AuthMechanism>,
+    pub timeout: Duration,
+    pub hello_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMechanism {
+    Plain,
+    Login,
+    Xoauth2,
+}
+
+impl FromStr for AuthMechanism {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "plain" => Ok(AuthMechanism::Plain),
+            "login" => Ok(AuthMechanism::Login),
+            "xoauth2" => Ok(AuthMechanism::Xoauth2),
+            other => Err(format!(
+                "auth \"{other}\" is not one of \"plain\", \"login\" or \"xoauth2\""
+            )),
+        }
+    }
+}
+
+/// The sending policy, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct SendPolicy {
+    pub rate: Option<Rate>,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub retry_delay: Duration,
+}
+
+/// Two seconds: long enough for a greylisting or busy relay, short enough not to stall a run.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// Parses "500ms", "2s", "1min", "1h".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("\"{text}\" is not a duration such as \"500ms\", \"2s\" or \"1min\"")
+    })?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "min" | "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "\"{text}\" is not a duration such as \"500ms\", \"2s\" or \"1min\""
+        )),
+    }
+}
+
+impl Config {
+    /// Reads and parses `envoi.toml`. `display` names the file in messages.
+    pub fn load(path: &Path, display: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input(
+                Location::file(display),
+                "not found; run `envoi init` to create a campaign, or name the file with --config",
+            ),
+            std::io::ErrorKind::InvalidData => Error::input(
+                Location::file(display),
+                "is not UTF-8 text; save it as UTF-8",
+            ),
+            _ => Error::io(display, "cannot read", e),
+        })?;
+        Self::parse(&text, display)
+    }
+
+    /// Parses `envoi.toml` text; a syntax error or unknown key names its line and column.
+    pub fn parse(text: &str, display: &Path) -> Result<Config, Error> {
+        toml::from_str(text).map_err(|e| {
+            let mut location = Location::file(display);
+            if let Some(span) = e.span() {
+                let (line, col) = line_col(text, span.start);
+                location = location.line(line).col(col);
+            }
+            Error::input(location, e.message().trim().to_owned())
+        })
+    }
+
+    /// The relay settings, with overrides applied. Every problem is listed, not just the first.
+    pub fn smtp_settings(
+        &self,
+        overrides: &SmtpOverrides,
+        display: &Path,
+    ) -> Result<SmtpSettings, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let at = |key: &str| Location::file(display).column(format!("smtp.{key}"));
+        let smtp = &self.smtp;
+
+        let security_text = overrides
+            .security
+            .clone()
+            .or_else(|| smtp.security.clone())
+            .unwrap_or_else(|| "starttls".into());
+        let security = security_text.parse().unwrap_or_else(|e: String| {
+            problems.push(Problem::new(at("security"), e));
+            Security::StartTls
+        });
+        let host = overrides
+            .host
+            .clone()
+            .or_else(|| smtp.host.clone())
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        if host.is_empty() {
+            problems.push(Problem::new(
+                at("host"),
+                "no SMTP relay is set; add host = \"smtp.your-office.example\" under [smtp], or pass --smtp-host",
+            ));
+        }
+        let port = overrides
+            .port
+            .or(smtp.port)
+            .unwrap_or_else(|| security.default_port());
+        if port == 0 {
+            problems.push(Problem::new(at("port"), "port 0 is not a valid port"));
+        }
+        let username = overrides
+            .username
+            .clone()
+            .or_else(|| smtp.username.clone())
+            .filter(|u| !u.trim().is_empty());
+        let password = PasswordSource::detect(smtp.password_command.as_deref());
+        if security == Security::None {
+            if username.is_some() {
+                problems.push(Problem::new(
+                    at("security"),
+                    "security = \"none\" sends the password unencrypted, so envoi refuses to log in; use \"starttls\" or \"tls\", or remove username",
+                ));
+            }
+            if !host.is_empty() && !is_loopback(&host) {
+                problems.push(Problem::new(
+                    at("security"),
+                    format!(
+                        "security = \"none\" is allowed only for a relay on this machine (127.0.0.1, ::1, localhost), not \"{host}\"; use \"starttls\" or \"tls\""
+                    ),
+                ));
+            }
+        }
+        let auth = smtp.auth.as_deref().and_then(|a| {
+            a.parse()
+                .map_err(|e: String| problems.push(Problem::new(at("auth"), e)))
+                .ok()
+        });
+        let timeout = smtp.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if timeout == 0 {
+            problems.push(Problem::new(
+                at("timeout"),
+                "timeout = 0 would wait forever for a dead relay; use a number of seconds such as 60",
+            ));
+        }
+        if problems.is_empty() {
+            Ok(SmtpSettings {
+                host,
+                port,
+                security,
+                username,
+                password,
+                ca_file: smtp.ca_file.clone(),
+                auth,
+                timeout: Duration::from_secs(timeout),
+                hello_name: smtp.hello_name.clone(),
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The `[send]` policy, validated.
+    pub fn send_policy(&self, display: &Path) -> Result<SendPolicy, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let at = |key: &str| Location::file(display).column(format!("send.{key}"));
+        let send = &self.send;
+        let rate = parse_rate(send.rate.as_deref()).unwrap_or_else(|e| {
+            problems.push(Problem::new(at("rate"), e));
+            None
+        });
+        if send.concurrency == 0 || send.concurrency > MAX_CONCURRENCY {
+            problems.push(Problem::new(
+                at("concurrency"),
+                format!(
+                    "concurrency = {} is out of range; use 1 to {MAX_CONCURRENCY} connections (most relays allow 2 to 10)",
+                    send.concurrency
+                ),
+            ));
+        }
+        if send.max_attempts == 0 || send.max_attempts > MAX_ATTEMPTS {
+            problems.push(Problem::new(
+                at("max_attempts"),
+                format!(
+                    "max_attempts = {} is out of range; use 1 to {MAX_ATTEMPTS}",
+                    send.max_attempts
+                ),
+            ));
+        }
+        let retry_delay = match send.retry_delay.as_deref() {
+            None => DEFAULT_RETRY_DELAY,
+            Some(text) => parse_duration(text).unwrap_or_else(|e| {
+                problems.push(Problem::new(at("retry_delay"), e));
+                DEFAULT_RETRY_DELAY
+            }),
+        };
+        if problems.is_empty() {
+            Ok(SendPolicy {
+                rate,
+                concurrency: send.concurrency,
+                max_attempts: send.max_attempts,
+                retry_delay,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// True for hosts that cannot leave this machine: loopback IPs and `localhost`.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(text, Path::new("envoi.toml"))
+    }
+
+    #[test]
+    fn rate_spacing_is_exact() {
+        let r: Rate = "30/min".parse().unwrap();
+        assert_eq!(r.interval(), Duration::from_secs(2));
+        let r: Rate = "4/s".parse().unwrap();
+        assert_eq!(r.interval(), Duration::from_millis(250));
+        assert_eq!(parse_rate(Some("unlimited")).unwrap(), None);
+        assert!(parse_rate(Some("0/s")).unwrap_err().contains("at least 1"));
+        assert!(
+            parse_rate(Some("fast"))
+                .unwrap_err()
+                .contains("COUNT/PERIOD")
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = parse("[smtp]\nhost = \"x\"\nprot = 25\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("envoi.toml, line 3, column 1:"), "{text}");
+        assert!(text.contains("prot"), "{text}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = parse("[sender]\nfrom = \"unterminated\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn overrides_beat_the_file_and_ports_follow_security() {
+        let config = parse("[smtp]\nhost = \"smtp.example\"\nsecurity = \"tls\"\n").unwrap();
+        let s = config
+            .smtp_settings(&SmtpOverrides::default(), Path::new("envoi.toml"))
+            .unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("smtp.example", 465, Security::Tls)
+        );
+        let o = SmtpOverrides {
+            host: Some("127.0.0.1".into()),
+            port: Some(2525),
+            security: Some("none".into()),
+            username: None,
+        };
+        let s = config.smtp_settings(&o, Path::new("envoi.toml")).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("127.0.0.1", 2525, Security::None)
+        );
+    }
+
+    #[test]
+    fn plaintext_is_refused_off_loopback_and_with_a_password() {
+        let config =
+            parse("[smtp]\nhost = \"smtp.example\"\nsecurity = \"none\"\nusername = \"u\"\n")
+                .unwrap();
+        let problems = config
+            .smtp_settings(&SmtpOverrides::default(), Path::new("envoi.toml"))
+            .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].to_string().contains("refuses to log in"));
+        assert!(
+            problems[1]
+                .to_string()
+                .contains("only for a relay on this machine")
+        );
+    }
+
+    #[test]
+    fn loopback_detection() {
+        for h in ["127.0.0.1", "localhost", "::1", "[::1]", "127.5.5.5"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["10.0.0.1", "smtp.example", "localhost.example"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn send_policy_bounds() {
+        let config = parse("[send]\nconcurrency = 0\nmax_attempts = 99\nrate = \"x\"\n").unwrap();
+        let problems = config.send_policy(Path::new("envoi.toml")).unwrap_err();
+        assert_eq!(problems.len(), 3);
+        let config = parse("").unwrap();
+        let p = config.send_policy(Path::new("envoi.toml")).unwrap();
+        assert_eq!((p.concurrency, p.max_attempts, p.rate), (4, 5, None));
+    }
+}

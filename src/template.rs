@@ -1,0 +1,706 @@
+//! Letter templates: TOML front matter between `+++` lines, then a Markdown body; every
+//! front-matter value and the body are Handlebars templates rendered per row in strict mode.
+//!
+//! Two registries per language variant, because Handlebars escapes per registry: front-matter
+//! values become header values and are not escaped at all (composing checks them instead); the
+//! body is Markdown, so row values are escaped to literal Markdown text
+//! ([`crate::markdown::escape_literal`]), which makes them come out HTML-escaped in the HTML
+//! part and exactly as typed in the text part.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, TemplateError, handlebars_helper,
+};
+use serde::Deserialize;
+
+use crate::error::{Error, Location, Problem};
+use crate::recipients::Recipient;
+
+/// Front-matter keys, as the user writes them (see SPEC, "Templates").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    subject: String,
+    from: Option<String>,
+    reply_to: Option<String>,
+    #[serde(default)]
+    cc: OneOrMany,
+    #[serde(default)]
+    bcc: OneOrMany,
+    #[serde(default)]
+    attachments: Vec<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// `cc = "a@x"` and `cc = ["a@x", "b@x"]` both work.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// One letter rendered for one row: header values still as text, the body as Markdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedLetter {
+    /// The template file used (a language variant or the plain one).
+    pub template: PathBuf,
+    /// The language of the variant used, if any.
+    pub language: Option<String>,
+    pub subject: String,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub attachments: Vec<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Where a registered template came from, to turn Handlebars positions into file lines.
+#[derive(Debug, Clone)]
+struct Origin {
+    file: PathBuf,
+    /// Line of the file on which the template's first line stands.
+    first_line: usize,
+    /// Whether Handlebars columns can be trusted (false for a value inside a TOML line).
+    exact_columns: bool,
+}
+
+/// What one field of the front matter renders into.
+#[derive(Debug, Clone)]
+enum Field {
+    Subject,
+    From,
+    ReplyTo,
+    Cc,
+    Bcc,
+    Attachment,
+    Header(String),
+}
+
+/// One language variant of the letter, compiled.
+struct Variant {
+    file: PathBuf,
+    language: Option<String>,
+    front: Handlebars<'static>,
+    body: Handlebars<'static>,
+    /// Front-matter templates in order: (registered name, what it fills).
+    fields: Vec<(String, Field)>,
+    origins: HashMap<String, Origin>,
+}
+
+/// Every variant of the letter, keyed by language ("" for the plain one).
+pub struct Templates {
+    variants: HashMap<String, Variant>,
+    columns_hint: String,
+    recipients_display: PathBuf,
+}
+
+const BODY: &str = "body";
+
+impl Templates {
+    /// Loads `letter.hbs`, its `letter.<lang>.hbs` variants and every `*.md` partial beside it.
+    /// `template` is the file to read, `display` how it is named in messages.
+    pub fn load(
+        template: &Path,
+        display: &Path,
+        columns: &[String],
+        recipients_display: &Path,
+    ) -> Result<Templates, Error> {
+        let folder = template.parent().unwrap_or(Path::new("."));
+        let display_folder = display.parent().unwrap_or(Path::new(""));
+        let file_name = template
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::input(Location::file(display), "is not a file name"))?;
+        let (stem, ext) = file_name.rsplit_once('.').unwrap_or((file_name, ""));
+
+        let files = TemplateFiles::scan(folder, stem, ext).map_err(|e| {
+            Error::input(
+                Location::file(display),
+                format!("the templates folder cannot be read: {e}"),
+            )
+        })?;
+        if !template.is_file() {
+            return Err(Error::input(
+                Location::file(display),
+                "not found; create the letter template there or name it with --template",
+            ));
+        }
+        files.check_partial_cycles(display_folder)?;
+
+        let mut variants = HashMap::new();
+        let mut languages: Vec<&str> = files.languages().collect();
+        languages.sort_unstable();
+        languages.dedup();
+        for lang in std::iter::once("").chain(languages) {
+            let letter = files
+                .letter_for(lang)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| file_name.to_owned());
+            let variant = Variant::compile(
+                &folder.join(&letter),
+                &display_folder.join(&letter),
+                (!lang.is_empty()).then(|| lang.to_owned()),
+                &files.partials_for(lang),
+                display_folder,
+            )?;
+            variants.insert(lang.to_owned(), variant);
+        }
+        Ok(Templates {
+            variants,
+            columns_hint: columns.join(", "),
+            recipients_display: recipients_display.to_path_buf(),
+        })
+    }
+
+    /// Renders the letter for one row. All problems of the row are returned together.
+    pub fn render(&self, recipient: &Recipient) -> Result<RenderedLetter, Vec<Problem>> {
+        let variant = self.variant_for(recipient.language());
+        let data = Context::wraps(recipient.to_json()).map_err(|e| {
+            vec![Problem::new(
+                Location::file(&self.recipients_display).row(recipient.row()),
+                format!("row cannot be used as template data: {e}"),
+            )]
+        })?;
+        let mut problems = Vec::new();
+        let mut letter = RenderedLetter {
+            template: variant.file.clone(),
+            language: variant.language.clone(),
+            subject: String::new(),
+            from: None,
+            reply_to: None,
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            attachments: Vec::new(),
+            headers: Vec::new(),
+            body: String::new(),
+        };
+        for (name, field) in &variant.fields {
+            match variant.front.render_with_context(name, &data) {
+                Ok(value) => letter.fill(field, value),
+                Err(e) => problems.push(self.render_problem(variant, &e, recipient)),
+            }
+        }
+        match variant.body.render_with_context(BODY, &data) {
+            Ok(body) => letter.body = body,
+            Err(e) => problems.push(self.render_problem(variant, &e, recipient)),
+        }
+        if problems.is_empty() {
+            Ok(letter)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The variant for a language: exact (`fr-ca`), then its primary tag (`fr`), then plain.
+    fn variant_for(&self, language: Option<&str>) -> &Variant {
+        let language = language.unwrap_or("").to_ascii_lowercase();
+        let primary = language.split('-').next().unwrap_or("");
+        self.variants
+            .get(&language)
+            .or_else(|| self.variants.get(primary))
+            .unwrap_or(&self.variants[""])
+    }
+
+    fn render_problem(&self, variant: &Variant, e: &RenderError, recipient: &Recipient) -> Problem {
+        let origin = e
+            .template_name
+            .as_ref()
+            .and_then(|name| variant.origins.get(name))
+            .cloned()
+            .unwrap_or_else(|| Origin {
+                file: variant.file.clone(),
+                first_line: 1,
+                exact_columns: false,
+            });
+        let mut location = Location::file(&origin.file);
+        if let Some(line) = e.line_no {
+            location = location.line(origin.first_line + line - 1);
+            if let (true, Some(col)) = (origin.exact_columns, e.column_no) {
+                location = location.col(col);
+            }
+        } else {
+            location = location.line(origin.first_line);
+        }
+        let row = format!(
+            "(rendering {} row {})",
+            self.recipients_display.display(),
+            recipient.row()
+        );
+        let message = match e.reason() {
+            RenderErrorReason::MissingVariable(Some(var)) => format!(
+                "the template uses {{{{{var}}}}} but {} has no column \"{var}\" (its columns: {}); add the column or correct the template {row}",
+                self.recipients_display.display(),
+                self.columns_hint
+            ),
+            RenderErrorReason::MissingVariable(None) => {
+                format!("the template uses a value this row does not define {row}")
+            }
+            RenderErrorReason::PartialNotFound(name) => format!(
+                "the template includes {{{{> {name}}}}} but there is no {name}.md beside it; create it or correct the name {row}"
+            ),
+            RenderErrorReason::HelperNotFound(name) => format!(
+                "\"{name}\" is not a helper envoi knows (helpers: upper, lower, default, date, format_date, and Handlebars' if, unless, each, with, eq, ne, and, or, not) {row}"
+            ),
+            other => format!("{other} {row}"),
+        };
+        Problem::new(location, message)
+    }
+}
+
+impl RenderedLetter {
+    fn fill(&mut self, field: &Field, value: String) {
+        match field {
+            Field::Subject => self.subject = value,
+            Field::From => self.from = Some(value),
+            Field::ReplyTo => self.reply_to = Some(value),
+            Field::Cc => self.cc.push(value),
+            Field::Bcc => self.bcc.push(value),
+            Field::Attachment => self.attachments.push(value),
+            Field::Header(name) => self.headers.push((name.clone(), value)),
+        }
+    }
+}
+
+impl Variant {
+    fn compile(
+        path: &Path,
+        display: &Path,
+        language: Option<String>,
+        partials: &[(String, PathBuf)],
+        display_folder: &Path,
+    ) -> Result<Variant, Error> {
+        let source = read_text(path, display)?;
+        let (front_text, front_first_line, body_text, body_first_line) =
+            split_front_matter(&source, display)?;
+        let front: FrontMatter = toml::from_str(front_text).map_err(|e| {
+            let mut location = Location::file(display);
+            let line = e
+                .span()
+                .map_or(0, |s| crate::config::line_col(front_text, s.start).0);
+            location = location.line(front_first_line + line.saturating_sub(1));
+            Error::input(
+                location,
+                format!("front matter: {}", e.message().trim().to_owned()),
+            )
+        })?;
+
+        let mut variant = Variant {
+            file: display.to_path_buf(),
+            language,
+            front: registry(false),
+            body: registry(true),
+            fields: Vec::new(),
+            origins: HashMap::new(),
+        };
+        let key_line = |key: &str| front_first_line + find_key_line(front_text, key);
+        let mut add = |key: &str, index: usize, field: Field, value: &str| -> Result<(), Error> {
+            let name = format!("{}#{key}{}", display.display(), index_suffix(index));
+            let origin = Origin {
+                file: display.to_path_buf(),
+                first_line: key_line(key),
+                exact_columns: false,
+            };
+            variant
+                .front
+                .register_template_string(&name, value)
+                .map_err(|e| template_error(&e, &origin))?;
+            variant.origins.insert(name.clone(), origin);
+            variant.fields.push((name, field));
+            Ok(())
+        };
+        add("subject", 0, Field::Subject, &front.subject)?;
+        if let Some(from) = &front.from {
+            add("from", 0, Field::From, from)?;
+        }
+        if let Some(reply_to) = &front.reply_to {
+            add("reply_to", 0, Field::ReplyTo, reply_to)?;
+        }
+        for (i, cc) in front.cc.into_vec().iter().enumerate() {
+            add("cc", i + 1, Field::Cc, cc)?;
+        }
+        for (i, bcc) in front.bcc.into_vec().iter().enumerate() {
+            add("bcc", i + 1, Field::Bcc, bcc)?;
+        }
+        for (i, a) in front.attachments.iter().enumerate() {
+            add("attachments", i + 1, Field::Attachment, a)?;
+        }
+        for (name, value) in &front.headers {
+            add(name, 0, Field::Header(name.clone()), value)?;
+        }
+
+        let body_origin = Origin {
+            file: display.to_path_buf(),
+            first_line: body_first_line,
+            exact_columns: true,
+        };
+        variant
+            .body
+            .register_template_string(BODY, body_text)
+            .map_err(|e| template_error(&e, &body_origin))?;
+        variant.origins.insert(BODY.to_owned(), body_origin);
+        for (name, file) in partials {
+            let partial_display = display_folder.join(file.file_name().unwrap_or_default());
+            let text = read_text(file, &partial_display)?;
+            let origin = Origin {
+                file: partial_display,
+                first_line: 1,
+                exact_columns: true,
+            };
+            variant
+                .body
+                .register_partial(name, text)
+                .map_err(|e| template_error(&e, &origin))?;
+            variant.origins.insert(name.clone(), origin);
+        }
+        Ok(variant)
+    }
+}
+
+fn index_suffix(index: usize) -> String {
+    if index == 0 {
+        String::new()
+    } else {
+        format!("[{index}]")
+    }
+}
+
+/// A Handlebars registry in strict mode with envoi's helpers; `markdown_body` picks the escape.
+fn registry(markdown_body: bool) -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    if markdown_body {
+        hb.register_escape_fn(crate::markdown::escape_literal);
+    } else {
+        hb.register_escape_fn(handlebars::no_escape);
+    }
+    hb.register_helper("upper", Box::new(upper));
+    hb.register_helper("lower", Box::new(lower));
+    hb.register_helper("default", Box::new(default));
+    hb.register_helper("date", Box::new(date_helper));
+    hb.register_helper("format_date", Box::new(format_date_helper));
+    hb
+}
+
+handlebars_helper!(upper: |s: str| s.to_uppercase());
+handlebars_helper!(lower: |s: str| s.to_lowercase());
+handlebars_helper!(default: |value: Json, fallback: str| {
+    match value {
+        serde_json::Value::Null => fallback.to_owned(),
+        serde_json::Value::String(s) if s.trim().is_empty() => fallback.to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+});
+
+/// `{{date "%e %B %Y"}}` or `{{date "%e %B %Y" lang="fr"}}`: today's date (or `ENVOI_TODAY`,
+/// as YYYY-MM-DD, for reproducible previews), month names in the given language.
+fn date_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let format = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or("%e %B %Y");
+    let date = today()?;
+    out.write(format_localized(date, format, lang_param(h)).trim())?;
+    Ok(())
+}
+
+/// `{{format_date column "%e %B %Y" lang="fr"}}` formats a YYYY-MM-DD cell.
+fn format_date_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("format_date", 0))?;
+    let format = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or("%e %B %Y");
+    let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        RenderErrorReason::Other(format!(
+            "format_date: \"{value}\" is not a date written as YYYY-MM-DD"
+        ))
+    })?;
+    out.write(format_localized(date, format, lang_param(h)).trim())?;
+    Ok(())
+}
+
+fn lang_param<'a>(h: &'a Helper) -> Option<&'a str> {
+    h.hash_get("lang").and_then(|v| v.value().as_str())
+}
+
+fn today() -> Result<chrono::NaiveDate, RenderError> {
+    match std::env::var("ENVOI_TODAY") {
+        Ok(v) => chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
+            RenderErrorReason::Other(format!("ENVOI_TODAY=\"{v}\" is not YYYY-MM-DD")).into()
+        }),
+        Err(_) => Ok(chrono::Local::now().date_naive()),
+    }
+}
+
+fn format_localized(date: chrono::NaiveDate, format: &str, lang: Option<&str>) -> String {
+    use chrono::Locale;
+    let locale = match lang.unwrap_or("en").to_ascii_lowercase().as_str() {
+        "fr" => Locale::fr_FR,
+        "de" => Locale::de_DE,
+        "es" => Locale::es_ES,
+        "it" => Locale::it_IT,
+        "ru" => Locale::ru_RU,
+        "az" => Locale::az_AZ,
+        "tr" => Locale::tr_TR,
+        "ar" => Locale::ar_SA,
+        "pt" => Locale::pt_PT,
+        _ => Locale::en_GB,
+    };
+    date.format_localized(format, locale).to_string()
+}
+
+fn template_error(e: &TemplateError, origin: &Origin) -> Error {
+    let mut location = Location::file(&origin.file);
+    match e.pos() {
+        Some((line, col)) => {
+            location = location.line(origin.first_line + line - 1);
+            if origin.exact_columns {
+                location = location.col(col);
+            }
+        }
+        None => location = location.line(origin.first_line),
+    }
+    Error::input(location, format!("template syntax error: {}", e.reason()))
+}
+
+fn read_text(path: &Path, display: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(Location::file(display), "not found"),
+        _ => Error::io(display, "cannot read", e),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let (line, _) = crate::config::line_col(
+            &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
+            usize::MAX,
+        );
+        Error::input(
+            Location::file(display).line(line),
+            "is not UTF-8 text; save the file as UTF-8",
+        )
+    })?;
+    // Windows editors: a BOM and CRLF line endings are fine.
+    Ok(text.trim_start_matches('\u{feff}').replace("\r\n", "\n"))
+}
+
+/// Splits `+++\n<toml>\n+++\n<body>` and returns the parts with the file line each starts on.
+fn split_front_matter<'a>(
+    source: &'a str,
+    display: &Path,
+) -> Result<(&'a str, usize, &'a str, usize), Error> {
+    let missing = || {
+        Error::input(
+            Location::file(display).line(1),
+            "the letter must start with front matter: a line +++, then at least subject = \"...\", then a line +++",
+        )
+    };
+    let rest = source
+        .strip_prefix("+++\n")
+        .or_else(|| (source.trim_end() == "+++").then_some(""))
+        .ok_or_else(missing)?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "+++" {
+            let front = &rest[..offset];
+            let body = &rest[offset + line.len()..];
+            let front_lines = front.matches('\n').count();
+            // Line 1 is the opening +++; the closing +++ follows the front matter.
+            return Ok((front, 2, body, front_lines + 3));
+        }
+        offset += line.len();
+    }
+    Err(Error::input(
+        Location::file(display).line(1),
+        "the front matter opened with +++ on line 1 is never closed; add a line +++ after it",
+    ))
+}
+
+/// The 0-based line (within the front matter) where `key = ` stands, or 0.
+fn find_key_line(front: &str, key: &str) -> usize {
+    front
+        .lines()
+        .position(|line| {
+            let line = line.trim_start().trim_start_matches('"');
+            line.strip_prefix(key).is_some_and(|rest| {
+                let rest = rest.trim_start_matches('"').trim_start();
+                rest.starts_with('=')
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The template files beside the letter: `stem[.lang].ext` letters and `*.md` partials.
+struct TemplateFiles {
+    /// (file name, language or "")
+    letters: Vec<(String, String)>,
+    /// (partial name, language or "", path)
+    partials: Vec<(String, String, PathBuf)>,
+}
+
+impl TemplateFiles {
+    fn scan(folder: &Path, stem: &str, ext: &str) -> std::io::Result<TemplateFiles> {
+        let mut files = TemplateFiles {
+            letters: Vec::new(),
+            partials: Vec::new(),
+        };
+        let entries = match std::fs::read_dir(folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Some(base) = name.strip_suffix(".md") {
+                let (partial, lang) = split_language(base);
+                files
+                    .partials
+                    .push((partial.to_owned(), lang.to_owned(), entry.path()));
+            } else if let Some(base) = name.strip_suffix(ext).and_then(|b| b.strip_suffix('.')) {
+                let (letter, lang) = split_language(base);
+                if letter == stem {
+                    files.letters.push((name.clone(), lang.to_owned()));
+                }
+            }
+        }
+        files.partials.sort();
+        Ok(files)
+    }
+
+    fn languages(&self) -> impl Iterator<Item = &str> {
+        self.letters
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .chain(self.partials.iter().map(|(_, l, _)| l.as_str()))
+            .filter(|l| !l.is_empty())
+    }
+
+    fn letter_for(&self, lang: &str) -> Option<&(String, String)> {
+        self.letters.iter().find(|(_, l)| l == lang)
+    }
+
+    /// Each partial once: the `lang` variant where it exists, else the plain file.
+    fn partials_for(&self, lang: &str) -> Vec<(String, PathBuf)> {
+        let mut chosen: BTreeMap<&str, &PathBuf> = BTreeMap::new();
+        for (name, l, path) in &self.partials {
+            if l.is_empty() {
+                chosen.entry(name).or_insert(path);
+            }
+        }
+        for (name, l, path) in &self.partials {
+            if !lang.is_empty() && l == lang {
+                chosen.insert(name, path);
+            }
+        }
+        chosen
+            .into_iter()
+            .map(|(n, p)| (n.to_owned(), p.clone()))
+            .collect()
+    }
+
+    /// A partial that includes itself, directly or through others, would render forever.
+    fn check_partial_cycles(&self, display_folder: &Path) -> Result<(), Error> {
+        let mut graph: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut files: HashMap<&str, &PathBuf> = HashMap::new();
+        for (name, _, path) in &self.partials {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            graph
+                .entry(name)
+                .or_default()
+                .extend(included_partials(&text));
+            files.insert(name, path);
+        }
+        for start in graph.keys() {
+            let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+            while let Some((node, chain)) = stack.pop() {
+                for next in graph.get(node.as_str()).into_iter().flatten() {
+                    if next == start {
+                        let file = files[start].file_name().unwrap_or_default();
+                        return Err(Error::input(
+                            Location::file(display_folder.join(file)),
+                            format!(
+                                "the partial includes itself ({} → {next}), which would never end; remove the {{{{> {next}}}}}",
+                                chain.join(" → ")
+                            ),
+                        ));
+                    }
+                    if !chain.contains(next) && chain.len() < 64 {
+                        let mut longer = chain.clone();
+                        longer.push(next.clone());
+                        stack.push((next.clone(), longer));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names of the partials a template includes with `{{> name}}`.
+fn included_partials(text: &str) -> Vec<String> {
+    text.match_indices("{{")
+        .filter_map(|(i, _)| {
+            let rest = text[i + 2..].trim_start_matches('~').trim_start();
+            let rest = rest.strip_prefix('>')?.trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// `statement.fr` → (`statement`, `fr`); `statement` → (`statement`, ``). Only a suffix that
+/// looks like a language tag counts, so `notes.draft` stays one name.
+fn split_language(base: &str) -> (&str, &str) {
+    match base.rsplit_once('.') {
+        Some((name, lang)) if is_language_tag(lang) => (name, lang),
+        _ => (base, ""),
+    }
+}
+
+/// `fr`, `az`, `pt-br`, `sr-latn`: a 2–3 letter code with optional subtags.
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
