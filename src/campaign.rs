@@ -5,8 +5,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::config::Config;
-use crate::error::{Error, Location};
+use crate::config::{Config, SendPolicy, SmtpOverrides, SmtpSettings};
+use crate::error::{Error, Location, Problem};
 
 pub const DEFAULT_CONFIG: &str = "envoi.toml";
 pub const DEFAULT_RECIPIENTS: &str = "recipients.csv";
@@ -100,6 +100,19 @@ impl Campaign {
 
     pub fn template_display(&self) -> &Path {
         &self.paths.template
+    }
+
+    /// The relay settings with overrides applied; `ca_file` is relative to the campaign folder.
+    pub fn smtp_settings(&self, overrides: &SmtpOverrides) -> Result<SmtpSettings, Vec<Problem>> {
+        let mut settings = self.config.smtp_settings(overrides, &self.paths.config)?;
+        if let Some(ca) = &settings.ca_file {
+            settings.ca_file = Some(self.dir.join(ca));
+        }
+        Ok(settings)
+    }
+
+    pub fn send_policy(&self) -> Result<SendPolicy, Vec<Problem>> {
+        self.config.send_policy(&self.paths.config)
     }
 
     /// The identifier that keeps Message-IDs stable: `[campaign] id`, or else the template's

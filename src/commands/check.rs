@@ -6,18 +6,33 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::commands::{Outcome, plural};
 use crate::error::{Error, Location, Problem};
 use crate::letters::{Pipeline, RowFilter};
+use crate::secret::PasswordSource;
 
 pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {
     let pipeline = Pipeline::open(global.campaign_paths(), None)?;
     let mut report = ProblemList::default();
 
-    let config = &pipeline.campaign.config;
-    let config_display = pipeline.campaign.config_display();
-    let smtp = config.smtp_settings(&global.smtp_overrides(), config_display);
-    if let Err(problems) = &smtp {
-        problems.iter().for_each(|p| report.add(p.clone()));
+    let campaign = &pipeline.campaign;
+    let config_display = campaign.config_display();
+    let smtp = campaign.smtp_settings(&global.smtp_overrides());
+    match &smtp {
+        Err(problems) => problems.iter().for_each(|p| report.add(p.clone())),
+        Ok(settings) => {
+            if let Err(e) = crate::delivery::smtp::check_settings(settings) {
+                report.add(Problem::new(
+                    Location::file(config_display).column("smtp"),
+                    e,
+                ));
+            }
+            // The variable is often set only for the send itself, so this is a note, not a problem.
+            if let (Some(user), PasswordSource::None) = (&settings.username, &settings.password) {
+                println!(
+                    "note: username \"{user}\" has no password yet: set ENVOI_SMTP_PASSWORD when you send, or password_command in [smtp]"
+                );
+            }
+        }
     }
-    if let Err(problems) = config.send_policy(config_display) {
+    if let Err(problems) = campaign.send_policy() {
         problems.into_iter().for_each(|p| report.add(p));
     }
 

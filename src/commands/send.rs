@@ -34,15 +34,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     // Configuration first: a bad relay setting should not wait for 10,000 rows to render.
     let mut problems: Vec<Problem> = Vec::new();
     let smtp = campaign
-        .config
-        .smtp_settings(&global.smtp_overrides(), config_display)
+        .smtp_settings(&global.smtp_overrides())
         .map_err(|p| problems.extend(p))
         .ok();
-    let policy = campaign
-        .config
-        .send_policy(config_display)
-        .map_err(|p| problems.extend(p))
-        .ok();
+    let policy = campaign.send_policy().map_err(|p| problems.extend(p)).ok();
     let (Some(smtp), Some(policy)) = (smtp, policy) else {
         return Err(Error::Problems(problems));
     };

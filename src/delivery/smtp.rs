@@ -450,6 +450,14 @@ fn classify_reply(reply: Reply, what: &str) -> Attempt {
     }
 }
 
+/// What `check` can tell without contacting the relay: the TLS setup (CA file) works.
+pub fn check_settings(settings: &SmtpSettings) -> Result<(), String> {
+    if settings.security != Security::None {
+        tls_parameters(settings)?;
+    }
+    Ok(())
+}
+
 /// `envoi check --smtp`: connect, secure, log in, quit. Returns a one-line description.
 pub fn probe(settings: &SmtpSettings) -> Result<String, String> {
     let secret = settings.password.read()?;
