@@ -65,7 +65,7 @@ impl Campaign {
         for allowed in &config.campaign.attachment_dirs {
             let canonical = dir.join(allowed).canonicalize().map_err(|e| {
                 Error::input(
-                    Location::file(&paths.config).column("campaign.attachment_dirs"),
+                    Location::file(&paths.config).setting("campaign", "attachment_dirs"),
                     format!("folder \"{}\" cannot be opened: {e}", allowed.display()),
                 )
             })?;

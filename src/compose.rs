@@ -175,7 +175,7 @@ pub fn compose(
     let from = match letter.from.as_deref().or(settings.default_from.as_deref()) {
         None => {
             p.problems.push(Problem::new(
-                Location::file(&settings.config_display).column("sender.from"),
+                Location::file(&settings.config_display).setting("sender", "from"),
                 "no sender is set; add from = \"Office name <office@example.org>\" under [sender]"
                     .to_owned(),
             ));

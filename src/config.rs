@@ -305,7 +305,7 @@ impl Config {
         display: &Path,
     ) -> Result<SmtpSettings, Vec<Problem>> {
         let mut problems = Vec::new();
-        let at = |key: &str| Location::file(display).column(format!("smtp.{key}"));
+        let at = |key: &str| Location::file(display).setting("smtp", key);
         let smtp = &self.smtp;
 
         let security_text = overrides
@@ -390,7 +390,7 @@ impl Config {
     /// The `[send]` policy, validated.
     pub fn send_policy(&self, display: &Path) -> Result<SendPolicy, Vec<Problem>> {
         let mut problems = Vec::new();
-        let at = |key: &str| Location::file(display).column(format!("send.{key}"));
+        let at = |key: &str| Location::file(display).setting("send", key);
         let send = &self.send;
         let rate = parse_rate(send.rate.as_deref()).unwrap_or_else(|e| {
             problems.push(Problem::new(at("rate"), e));

@@ -25,6 +25,8 @@ pub struct Location {
     pub row: Option<usize>,
     /// The column's header name.
     pub column: Option<String>,
+    /// A setting in envoi.toml, as `[section] key`.
+    pub setting: Option<String>,
     /// A line in a text file (templates, config), 1-based.
     pub line: Option<usize>,
     /// A column within that line, 1-based.
@@ -49,6 +51,16 @@ impl Location {
         self
     }
 
+    /// A setting in envoi.toml: `setting("smtp", "port")` reads `[smtp] port`.
+    pub fn setting(mut self, section: &str, key: &str) -> Self {
+        self.setting = Some(if key.is_empty() {
+            format!("[{section}]")
+        } else {
+            format!("[{section}] {key}")
+        });
+        self
+    }
+
     pub fn line(mut self, line: usize) -> Self {
         self.line = Some(line);
         self
@@ -68,6 +80,9 @@ impl fmt::Display for Location {
         }
         if let Some(column) = &self.column {
             write!(f, ", column \"{column}\"")?;
+        }
+        if let Some(setting) = &self.setting {
+            write!(f, ", {setting}")?;
         }
         if let Some(line) = self.line {
             write!(f, ", line {line}")?;
@@ -147,6 +162,14 @@ impl Error {
         }
     }
 
+    /// The individual problems behind an [`Error::Problems`], to print one per line.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Error::Problems(list) => list,
+            _ => &[],
+        }
+    }
+
     /// The process exit code this error maps to (see SPEC, "Exit codes").
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -176,6 +199,12 @@ mod tests {
         assert_eq!(loc.to_string(), "recipients.csv, row 7, column \"email\"");
         let loc = Location::file("templates/letter.hbs").line(3).col(12);
         assert_eq!(loc.to_string(), "templates/letter.hbs, line 3, column 12");
+    }
+
+    #[test]
+    fn settings_read_like_the_toml_file() {
+        let loc = Location::file("envoi.toml").setting("smtp", "port");
+        assert_eq!(loc.to_string(), "envoi.toml, [smtp] port");
     }
 
     #[test]

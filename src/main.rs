@@ -14,6 +14,9 @@ fn main() -> ExitCode {
     match envoi::cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
+            for problem in err.problems() {
+                eprintln!("{problem}");
+            }
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }

@@ -20,7 +20,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         Ok(settings) => {
             if let Err(e) = crate::delivery::smtp::check_settings(settings) {
                 report.add(Problem::new(
-                    Location::file(config_display).column("smtp"),
+                    Location::file(config_display).setting("smtp", ""),
                     e,
                 ));
             }

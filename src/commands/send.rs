@@ -41,12 +41,14 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let (Some(smtp), Some(policy)) = (smtp, policy) else {
         return Err(Error::Problems(problems));
     };
-    let secret = smtp
-        .password
-        .read()
-        .map_err(|e| Error::input(Location::file(config_display).column("smtp.password"), e))?;
+    let secret = smtp.password.read().map_err(|e| {
+        Error::input(
+            Location::file(config_display).setting("smtp", "password_command"),
+            e,
+        )
+    })?;
     let relay = Relay::new(&smtp, secret)
-        .map_err(|e| Error::input(Location::file(config_display).column("smtp"), e))?;
+        .map_err(|e| Error::input(Location::file(config_display).setting("smtp", ""), e))?;
 
     let selection = RowFilter::new(&args.selection.rows, None);
     pipeline.check_rows_exist(&selection)?;
