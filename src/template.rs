@@ -591,11 +591,11 @@ impl TemplateFiles {
                 let (partial, lang) = split_language(base);
                 files
                     .partials
-                    .push((partial.to_owned(), lang.to_owned(), entry.path()));
+                    .push((partial.to_owned(), lang.to_ascii_lowercase(), entry.path()));
             } else if let Some(base) = name.strip_suffix(ext).and_then(|b| b.strip_suffix('.')) {
                 let (letter, lang) = split_language(base);
                 if letter == stem {
-                    files.letters.push((name.clone(), lang.to_owned()));
+                    files.letters.push((name.clone(), lang.to_ascii_lowercase()));
                 }
             }
         }
