@@ -595,7 +595,9 @@ impl TemplateFiles {
             } else if let Some(base) = name.strip_suffix(ext).and_then(|b| b.strip_suffix('.')) {
                 let (letter, lang) = split_language(base);
                 if letter == stem {
-                    files.letters.push((name.clone(), lang.to_ascii_lowercase()));
+                    files
+                        .letters
+                        .push((name.clone(), lang.to_ascii_lowercase()));
                 }
             }
         }
@@ -703,4 +705,51 @@ pub fn is_language_tag(tag: &str) -> bool {
     (2..=3).contains(&primary.len())
         && primary.chars().all(|c| c.is_ascii_alphabetic())
         && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_parts_and_their_lines() {
+        let src = "+++\nsubject = \"S\"\ncc = [\"a@x.example\"]\n+++\nDear {{name}},\n";
+        let (front, front_line, body, body_line) =
+            split_front_matter(src, Path::new("letter.hbs")).unwrap();
+        assert_eq!(front, "subject = \"S\"\ncc = [\"a@x.example\"]\n");
+        assert_eq!((front_line, body_line), (2, 5));
+        assert_eq!(body, "Dear {{name}},\n");
+        assert_eq!(find_key_line(front, "cc"), 1);
+        assert_eq!(find_key_line(front, "subject"), 0);
+    }
+
+    #[test]
+    fn missing_or_unclosed_front_matter_is_explained() {
+        let err = split_front_matter("Dear all\n", Path::new("letter.hbs")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("letter.hbs, line 1: the letter must start with front matter"),
+            "{err}"
+        );
+        let err =
+            split_front_matter("+++\nsubject = \"x\"\n", Path::new("letter.hbs")).unwrap_err();
+        assert!(err.to_string().contains("never closed"), "{err}");
+    }
+
+    #[test]
+    fn partial_references_are_found() {
+        assert_eq!(
+            included_partials("a {{> statement}} b {{~> annex.fr }} {{not}} {{#> layout}}"),
+            vec!["statement", "annex.fr"]
+        );
+    }
+
+    #[test]
+    fn language_suffixes() {
+        assert_eq!(split_language("letter.fr"), ("letter", "fr"));
+        assert_eq!(split_language("letter.pt-br"), ("letter", "pt-br"));
+        assert_eq!(split_language("notes.draft"), ("notes.draft", ""));
+        assert!(is_language_tag("az") && is_language_tag("sr-latn"));
+        assert!(!is_language_tag("../x") && !is_language_tag("french"));
+    }
 }
