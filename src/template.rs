@@ -7,7 +7,7 @@
 //! ([`crate::markdown::escape_literal`]), which makes them come out HTML-escaped in the HTML
 //! part and exactly as typed in the text part.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use handlebars::{
@@ -319,6 +319,7 @@ impl Variant {
                 first_line: key_line(key),
                 exact_columns: false,
             };
+            refuse_decorators(value, &origin)?;
             variant
                 .front
                 .register_template_string(&name, value)
@@ -352,6 +353,7 @@ impl Variant {
             first_line: body_first_line,
             exact_columns: true,
         };
+        refuse_decorators(body_text, &body_origin)?;
         variant
             .body
             .register_template_string(BODY, body_text)
@@ -365,6 +367,7 @@ impl Variant {
                 first_line: 1,
                 exact_columns: true,
             };
+            refuse_decorators(&text, &origin)?;
             variant
                 .body
                 .register_partial(name, text)
@@ -373,6 +376,27 @@ impl Variant {
         }
         Ok(variant)
     }
+}
+
+/// Handlebars decorators (`{{#*inline "x"}}`, `{{* name}}`) are refused: an inline partial
+/// that includes itself recurses until the stack overflows, which no error can report. Letters
+/// have no need for them: partials are `.md` files, checked for cycles.
+fn refuse_decorators(text: &str, origin: &Origin) -> Result<(), Error> {
+    let found = text.match_indices("{{").find(|(i, _)| {
+        let rest = text[i + 2..].trim_start_matches('~').trim_start();
+        rest.strip_prefix('#')
+            .unwrap_or(rest)
+            .trim_start()
+            .starts_with('*')
+    });
+    let Some((at, _)) = found else {
+        return Ok(());
+    };
+    let line = origin.first_line + text[..at].matches('\n').count();
+    Err(Error::input(
+        Location::file(&origin.file).line(line),
+        "inline partials and other decorators ({{#*inline}}, {{*...}}) are not supported, as one that includes itself would never end; put the text in a .md partial beside the letter and include it with {{> name}}",
+    ))
 }
 
 fn index_suffix(index: usize) -> String {
@@ -648,25 +672,35 @@ impl TemplateFiles {
                 .extend(included_partials(&text));
             files.insert(name, path);
         }
-        for start in graph.keys() {
-            let mut stack = vec![(start.to_string(), vec![start.to_string()])];
-            while let Some((node, chain)) = stack.pop() {
-                for next in graph.get(node.as_str()).into_iter().flatten() {
-                    if next == start {
-                        let file = files[start].file_name().unwrap_or_default();
-                        return Err(Error::input(
-                            Location::file(display_folder.join(file)),
-                            format!(
-                                "the partial includes itself ({} → {next}), which would never end; remove the {{{{> {next}}}}}",
-                                chain.join(" → ")
-                            ),
-                        ));
-                    }
-                    if !chain.contains(next) && chain.len() < 64 {
-                        let mut longer = chain.clone();
-                        longer.push(next.clone());
-                        stack.push((next.clone(), longer));
-                    }
+        // Depth-first, each partial finished once: linear in the includes, however they are
+        // wired (following every path instead would take exponential time on some graphs).
+        let mut starts: Vec<&str> = graph.keys().copied().collect();
+        starts.sort_unstable();
+        let mut finished: HashSet<&str> = HashSet::new();
+        for start in starts {
+            // The partials being expanded, each with the index of its next include to follow.
+            let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+            while let Some((node, next)) = path.last_mut() {
+                let node: &str = node;
+                let Some(target) = graph[node].get(*next).map(String::as_str) else {
+                    finished.insert(node);
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                if let Some(at) = path.iter().position(|(n, _)| *n == target) {
+                    let chain: Vec<&str> = path[at..].iter().map(|(n, _)| *n).collect();
+                    let file = files[node].file_name().unwrap_or_default();
+                    return Err(Error::input(
+                        Location::file(display_folder.join(file)),
+                        format!(
+                            "the partial includes itself ({} → {target}), which would never end; remove the {{{{> {target}}}}}",
+                            chain.join(" → ")
+                        ),
+                    ));
+                }
+                if graph.contains_key(target) && !finished.contains(target) {
+                    path.push((target, 0));
                 }
             }
         }
@@ -741,6 +775,101 @@ mod tests {
         assert_eq!(
             included_partials("a {{> statement}} b {{~> annex.fr }} {{not}} {{#> layout}}"),
             vec!["statement", "annex.fr"]
+        );
+    }
+
+    /// A templates folder with `letter.hbs` and the given partials; returns the load result.
+    fn load(letter: &str, partials: &[(&str, &str)]) -> Result<Templates, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("letter.hbs"), letter).unwrap();
+        for (name, text) in partials {
+            std::fs::write(dir.path().join(format!("{name}.md")), text).unwrap();
+        }
+        Templates::load(
+            &dir.path().join("letter.hbs"),
+            Path::new("templates/letter.hbs"),
+            &["email".to_owned()],
+            Path::new("recipients.csv"),
+        )
+    }
+
+    #[test]
+    fn inline_partials_are_refused_before_they_can_recurse() {
+        let looping = "{{#*inline \"loop\"}}a{{> loop}}{{/inline}}{{> loop}}";
+        let err = load(
+            &format!("+++\nsubject = \"S\"\n+++\nDear all,\n\n{looping}\n"),
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("templates/letter.hbs, line 6: inline partials"),
+            "{err}"
+        );
+        let err = load(
+            "+++\nsubject = \"S\"\n+++\n{{> p}}\n",
+            &[("p", "x\n{{~ * log}}")],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string().starts_with("templates/p.md, line 2:"),
+            "{err}"
+        );
+        let err = load(&format!("+++\nsubject = '{looping}'\n+++\nx\n"), &[])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().starts_with("templates/letter.hbs, line 2:"),
+            "{err}"
+        );
+        // Ordinary blocks and partials are untouched.
+        assert!(
+            load(
+                "+++\nsubject = \"S\"\n+++\n{{#if email}}{{> p}}{{/if}} 2 * 3\n",
+                &[("p", "x")]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn partial_cycles_are_found_quickly_in_any_shape() {
+        let letter = "+++\nsubject = \"S\"\n+++\n{{> p0}}\n";
+        // Every partial includes every later one: 2^29 paths, no cycle.
+        let texts: Vec<(String, String)> = (0..30)
+            .map(|i| {
+                let includes: String = (i + 1..30).map(|j| format!("{{{{> p{j}}}}}")).collect();
+                (format!("p{i}"), includes)
+            })
+            .collect();
+        let partials: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let started = std::time::Instant::now();
+        assert!(load(letter, &partials).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Closing the loop from the last back to the first is found, naming the chain.
+        let mut looped = partials.clone();
+        looped[29] = ("p29", "{{> p0}}");
+        let err = load(letter, &looped).err().unwrap().to_string();
+        assert!(
+            err.starts_with("templates/p29.md: the partial includes itself (p0 → p1 → "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("p29 → p0), which would never end; remove the {{> p0}}"),
+            "{err}"
+        );
+        let err = load(letter, &[("p0", "{{> p0}}")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "templates/p0.md: the partial includes itself (p0 → p0), which would never end; remove the {{> p0}}"
         );
     }
 
