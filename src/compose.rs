@@ -224,9 +224,18 @@ pub fn compose(
     let mut cc = Vec::new();
     let mut bcc = Vec::new();
     for (field, list, out) in [("cc", &letter.cc, &mut cc), ("bcc", &letter.bcc, &mut bcc)] {
-        for value in list {
+        // Each front-matter value is one address (templates split their lists before
+        // rendering), so a row value inside it cannot add a recipient.
+        for value in list.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
             if p.single_line(field, value) {
-                parse_list(value, |e| p.in_field(field, e), out);
+                match parse_mailbox(value) {
+                    Ok(mailbox) => out.push(mailbox),
+                    Err(e) if value.contains([',', ';']) => p.in_field(
+                        field,
+                        format!("{e}; one entry holds one address: put further addressees in the {field} column or a list in the front matter"),
+                    ),
+                    Err(e) => p.in_field(field, e),
+                }
             }
         }
         if let Some(cell) = recipient.get(field) {

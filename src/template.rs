@@ -335,10 +335,24 @@ impl Variant {
         if let Some(reply_to) = &front.reply_to {
             add("reply_to", 0, Field::ReplyTo, reply_to)?;
         }
-        for (i, cc) in front.cc.into_vec().iter().enumerate() {
+        // Split into addresses before rendering, so that a row value (a name with a comma, or
+        // a hostile "x <a@b>, y") stays inside its address and can never add a recipient.
+        let cc: Vec<String> = front
+            .cc
+            .into_vec()
+            .iter()
+            .flat_map(|v| split_addresses(v))
+            .collect();
+        for (i, cc) in cc.iter().enumerate() {
             add("cc", i + 1, Field::Cc, cc)?;
         }
-        for (i, bcc) in front.bcc.into_vec().iter().enumerate() {
+        let bcc: Vec<String> = front
+            .bcc
+            .into_vec()
+            .iter()
+            .flat_map(|v| split_addresses(v))
+            .collect();
+        for (i, bcc) in bcc.iter().enumerate() {
             add("bcc", i + 1, Field::Bcc, bcc)?;
         }
         for (i, a) in front.attachments.iter().enumerate() {
@@ -376,6 +390,44 @@ impl Variant {
         }
         Ok(variant)
     }
+}
+
+/// Splits a front-matter address list template (`"a@x.example, {{name}} <b@x.example>"`) on
+/// `,` and `;` outside quotes, angle brackets and `{{...}}` expressions; empty items are dropped.
+fn split_addresses(template: &str) -> Vec<String> {
+    let mut items = vec![String::new()];
+    let (mut quoted, mut angle, mut expression) = (false, false, false);
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        let current = items.last_mut().expect("never empty");
+        current.push(c);
+        match c {
+            '{' if !expression && chars.peek() == Some(&'{') => expression = true,
+            '}' if expression && chars.peek() == Some(&'}') => {
+                current.push('}');
+                chars.next();
+                while chars.peek() == Some(&'}') {
+                    current.push('}');
+                    chars.next();
+                }
+                expression = false;
+            }
+            _ if expression => {}
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' | ';' if !quoted && !angle => {
+                current.pop();
+                items.push(String::new());
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// Handlebars decorators (`{{#*inline "x"}}`, `{{* name}}`) are refused: an inline partial
@@ -871,6 +923,30 @@ mod tests {
             err,
             "templates/p0.md: the partial includes itself (p0 → p0), which would never end; remove the {{> p0}}"
         );
+    }
+
+    #[test]
+    fn address_lists_are_split_before_rendering() {
+        assert_eq!(
+            split_addresses(
+                "a@x.example; \"Doe, J\" <j@x.example>, Office of {{name}} <o@x.example>"
+            ),
+            [
+                "a@x.example",
+                "\"Doe, J\" <j@x.example>",
+                "Office of {{name}} <o@x.example>"
+            ]
+        );
+        assert_eq!(
+            split_addresses(
+                "{{default assistant \"a@x.example, b@x.example\"}},{{{raw}}} <r@x.example>;;"
+            ),
+            [
+                "{{default assistant \"a@x.example, b@x.example\"}}",
+                "{{{raw}}} <r@x.example>"
+            ]
+        );
+        assert!(split_addresses(" , ; ").is_empty());
     }
 
     #[test]
