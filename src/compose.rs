@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{self, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
@@ -125,31 +125,57 @@ impl RowProblems<'_> {
         ));
     }
 
-    /// A header value must be one line. Names the column the line break came from.
+    /// A header value must be one line of visible text. Names the column the line break or
+    /// control character came from.
     fn single_line(&mut self, field: &str, value: &str) -> bool {
-        if !value.contains(['\r', '\n']) {
+        let Some(bad) = value.chars().find(|&c| forbidden_in_header(c)) else {
             return true;
-        }
+        };
+        let line_break = matches!(bad, '\r' | '\n');
         let source = self
             .recipient
             .columns()
-            .find(|(_, v)| v.contains(['\r', '\n']) && !v.trim().is_empty())
+            .find(|(_, v)| {
+                !v.trim().is_empty()
+                    && if line_break {
+                        v.contains(['\r', '\n'])
+                    } else {
+                        v.contains(bad)
+                    }
+            })
             .map(|(c, _)| c.to_owned());
+        let what = if line_break {
+            "a line break".to_owned()
+        } else {
+            format!("an invisible control character (U+{:04X})", u32::from(bad))
+        };
         match source {
-            Some(column) => self.at_column(
+            Some(column) if line_break => self.at_column(
                 &column,
                 format!(
                     "this cell contains a line break, which would end up in the {field} header; make it one line in the spreadsheet"
                 ),
             ),
+            Some(column) => self.at_column(
+                &column,
+                format!(
+                    "this cell contains {what}, which cannot go into the {field} header; retype the cell in the spreadsheet"
+                ),
+            ),
             None => self.in_field(
                 field,
-                "contains a line break, which is not allowed in a header; keep it on one line"
-                    .to_owned(),
+                format!("contains {what}, which is not allowed in a header; remove it"),
             ),
         }
         false
     }
+}
+
+/// Characters a header may not carry: line breaks would start a new header, and other control
+/// characters (NUL, U+0001, DEL...) are mangled or dropped by mail software, taking whole
+/// addresses with them. A tab is ordinary white space.
+fn forbidden_in_header(c: char) -> bool {
+    c.is_control() && c != '\t'
 }
 
 /// Builds the message for one row. All problems of the row are returned together.
@@ -240,7 +266,16 @@ pub fn compose(
         }
         if let Some(cell) = recipient.get(field) {
             // A cell may hold several addresses on several lines; that is a list, not a header.
-            parse_list(cell, |e| p.at_column(field, e), out);
+            match cell.chars().find(|&c| forbidden_in_header(c) && !matches!(c, '\r' | '\n')) {
+                Some(bad) => p.at_column(
+                    field,
+                    format!(
+                        "this cell contains an invisible control character (U+{:04X}), which cannot go into the {field} header; retype the cell in the spreadsheet",
+                        u32::from(bad)
+                    ),
+                ),
+                None => parse_list(cell, |e| p.at_column(field, e), out),
+            }
         }
     }
 
@@ -363,11 +398,17 @@ fn build(
         .subject(c.subject.clone())
         .date(settings.date)
         .message_id(Some(c.message_id.clone()));
-    for m in &c.cc {
-        builder = builder.cc(m.clone());
+    // Each list is set whole: adding mailboxes one by one makes lettre re-parse the header
+    // built so far, which collapses runs of spaces in display names.
+    if !c.cc.is_empty() {
+        builder = builder.header(header::Cc::from(
+            c.cc.iter().cloned().collect::<Mailboxes>(),
+        ));
     }
-    for m in &c.bcc {
-        builder = builder.bcc(m.clone());
+    if !c.bcc.is_empty() {
+        builder = builder.header(header::Bcc::from(
+            c.bcc.iter().cloned().collect::<Mailboxes>(),
+        ));
     }
     if let Some(r) = &c.reply_to {
         builder = builder.reply_to(r.clone());
