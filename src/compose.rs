@@ -415,7 +415,38 @@ fn build(
     }
     for (name, value) in &c.headers {
         if let Ok(name) = HeaderName::new_from_ascii(name.clone()) {
-            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+            builder = builder.raw_header(if needs_encoding(value) {
+                HeaderValue::dangerous_new_pre_encoded(name, value.clone(), encoded_words(value))
+            } else {
+                HeaderValue::new(name, value.clone())
+            });
+        }
+    }
+    // Where lettre's own encoding would lose text or overflow a line, envoi encodes the header
+    // itself (replacing lettre's in place, so the header order stays).
+    if needs_encoding(&c.subject) {
+        builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+            HeaderName::new_from_ascii_str("Subject"),
+            c.subject.clone(),
+            encoded_words(&c.subject),
+        ));
+    }
+    let reply_to: Vec<Mailbox> = c.reply_to.iter().cloned().collect();
+    for (name, list) in [
+        ("From", std::slice::from_ref(&c.from)),
+        ("To", std::slice::from_ref(&c.to)),
+        ("Cc", c.cc.as_slice()),
+        ("Reply-To", reply_to.as_slice()),
+    ] {
+        if list
+            .iter()
+            .any(|m| m.name.as_deref().is_some_and(needs_encoding))
+        {
+            builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+                HeaderName::new_from_ascii_str(name),
+                list.iter().cloned().collect::<Mailboxes>().to_string(),
+                encoded_mailboxes(list),
+            ));
         }
     }
     if settings.test_to.is_some() {
@@ -461,6 +492,72 @@ fn build(
     })?;
     c.bytes = message.formatted();
     Ok(c)
+}
+
+/// Longest word (between spaces) a header may carry as plain text; longer ones are encoded,
+/// which splits them, so that no header line comes near the 998-octet limit of RFC 5322.
+const MAX_PLAIN_WORD: usize = 70;
+/// Bytes of text per encoded word: 45 bytes are 60 base64 characters, and with
+/// `=?utf-8?b?` and `?=` the word is 72 characters, within the 75 RFC 2047 allows.
+const ENCODED_WORD_BYTES: usize = 45;
+
+/// Whether a header text needs envoi's encoding rather than lettre's: lettre leaves long words
+/// whole (a line over 998 octets), writes text that looks like an encoded word as it is (a
+/// reader would decode it into something else), and puts spaces next to encoded words, where
+/// readers may collapse them. Ordinary text is left to lettre.
+fn needs_encoding(value: &str) -> bool {
+    value.split(' ').any(|word| word.len() > MAX_PLAIN_WORD)
+        || value.contains("=?")
+        || value.contains("  ")
+        || value.contains('\t')
+        || value.trim() != value
+}
+
+/// `value` as RFC 2047 encoded words (UTF-8, base64), one per folded line. A reader ignores
+/// the white space between adjacent encoded words, so it decodes exactly `value`.
+fn encoded_words(value: &str) -> String {
+    let mut words = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(ENCODED_WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        words.push(format!("=?utf-8?b?{}?=", base64(&rest.as_bytes()[..end])));
+        rest = &rest[end..];
+    }
+    words.join("\r\n ")
+}
+
+/// A mailbox list with every display name as encoded words, one mailbox per folded line.
+fn encoded_mailboxes(list: &[Mailbox]) -> String {
+    list.iter()
+        .map(|m| match m.name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => format!("{}\r\n <{}>", encoded_words(name), m.email),
+            None => m.email.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",\r\n ")
+}
+
+/// Standard base64 with padding (RFC 4648), for encoded words.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// `<hash@sender-domain>`, stable for the campaign and the recipient.
@@ -555,6 +652,28 @@ mod tests {
         assert_eq!(m.name.as_deref(), Some("Səbinə Əliyeva, Office"));
         assert_eq!(parse_mailbox("a@b.example").unwrap().name, None);
         assert!(parse_mailbox("Name <not an address>").is_err());
+    }
+
+    #[test]
+    fn encoded_words_are_short_valid_and_exact() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        let long = "ə".repeat(100);
+        let encoded = encoded_words(&long);
+        let words: Vec<&str> = encoded.split("\r\n ").collect();
+        assert_eq!(words.len(), 5); // 200 bytes, at most 45 (whole characters) per word
+        assert!(
+            words
+                .iter()
+                .all(|w| w.len() <= 75 && w.starts_with("=?utf-8?b?"))
+        );
+        assert!(needs_encoding(&"a".repeat(71)) && !needs_encoding(&"a".repeat(70)));
+        assert!(needs_encoding("=?utf-8?b?RXZpbA==?=") && needs_encoding(" lead"));
+        assert!(!needs_encoding(
+            "Statement for the Council of Europe — 2024"
+        ));
     }
 
     #[test]
