@@ -1,2 +1,3 @@
 mod send;
 mod smtp_server;
+mod tls_trust;
