@@ -1,3 +1,6 @@
+mod accounting;
+mod limits;
 mod send;
 mod smtp_server;
+mod soak;
 mod tls_trust;

@@ -43,9 +43,16 @@ fn refused(server: &SmtpServer, campaign: &TestCampaign, expected: &str) {
         text.to_lowercase().contains(&expected.to_lowercase()),
         "expected {expected:?} in:\n{text}"
     );
-    assert!(!text.contains(PASSWORD), "the password was printed:\n{text}");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password was printed:\n{text}"
+    );
     assert_eq!(server.received_count(), 0, "a letter went out: {text}");
-    assert_eq!(server.auth_successes() + server.auth_failures(), 0, "{text}");
+    assert_eq!(
+        server.auth_successes() + server.auth_failures(),
+        0,
+        "{text}"
+    );
     let commands = server.commands();
     assert!(
         !commands
@@ -57,7 +64,8 @@ fn refused(server: &SmtpServer, campaign: &TestCampaign, expected: &str) {
     let rows = campaign.log_rows();
     assert!(rows.iter().all(|r| r.status == "failed"), "{rows:?}");
     assert!(
-        rows.iter().any(|r| r.detail.to_lowercase().contains(&expected.to_lowercase())),
+        rows.iter()
+            .any(|r| r.detail.to_lowercase().contains(&expected.to_lowercase())),
         "{rows:?}"
     );
 }
@@ -130,11 +138,19 @@ fn a_relay_that_stops_offering_starttls_is_refused() {
     // A downgrade (a man in the middle stripping STARTTLS): envoi must not fall back to plain
     // text, nor send the password in the clear.
     let server = server(Tls::StartTls { advertise: false }, CertKind::Valid);
-    refused(&server, &campaign(&server, "starttls"), "does not offer STARTTLS");
+    refused(
+        &server,
+        &campaign(&server, "starttls"),
+        "does not offer STARTTLS",
+    );
 }
 
 #[test]
 fn a_plain_text_relay_is_refused_when_starttls_is_required() {
     let server = server(Tls::None, CertKind::Valid);
-    refused(&server, &campaign(&server, "starttls"), "does not offer STARTTLS");
+    refused(
+        &server,
+        &campaign(&server, "starttls"),
+        "does not offer STARTTLS",
+    );
 }
