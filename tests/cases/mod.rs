@@ -1,4 +1,5 @@
 mod accounting;
+mod crash_campaign;
 mod limits;
 mod send;
 mod smtp_server;
