@@ -583,11 +583,12 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
         (Some(open), true) => {
             let name = text[..open].trim();
-            let name = name
-                .strip_prefix('"')
-                .and_then(|n| n.strip_suffix('"'))
-                .unwrap_or(name)
-                .replace("\\\"", "\"");
+            // Only a quoted name has escapes to undo; elsewhere a backslash is just text (a row
+            // value keeps it).
+            let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\\\"", "\""),
+                None => name.to_owned(),
+            };
             (
                 (!name.is_empty()).then_some(name),
                 text[open + 1..text.len() - 1].trim(),
