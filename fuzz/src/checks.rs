@@ -151,7 +151,7 @@ pub fn shape(composed: &Composed) -> Result<Shape, String> {
         reply_to: addresses(message.reply_to(), &composed.email),
         envelope: composed
             .envelope_recipients()
-            .map(|a| anonymous(&a.to_string(), &composed.email))
+            .map(|a| anonymous(a.as_ref(), &composed.email))
             .collect(),
         parts,
     })
