@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, TemplateError, handlebars_helper,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson, TemplateError, handlebars_helper,
 };
 use serde::Deserialize;
 
@@ -392,12 +392,54 @@ fn registry(markdown_body: bool) -> Handlebars<'static> {
     } else {
         hb.register_escape_fn(handlebars::no_escape);
     }
-    hb.register_helper("upper", Box::new(upper));
-    hb.register_helper("lower", Box::new(lower));
-    hb.register_helper("default", Box::new(default));
-    hb.register_helper("date", Box::new(date_helper));
-    hb.register_helper("format_date", Box::new(format_date_helper));
+    hb.register_helper("upper", Box::new(Strict(upper)));
+    hb.register_helper("lower", Box::new(Strict(lower)));
+    hb.register_helper("default", Box::new(Strict(default)));
+    hb.register_helper("date", Box::new(Strict(date_helper)));
+    hb.register_helper("format_date", Box::new(Strict(format_date_helper)));
     hb
+}
+
+/// Strict mode for helper arguments too. Handlebars reports `{{upper nmae}}` as "param with
+/// name s required but not found", which tells the user nothing; this names the missing
+/// column, as `{{nmae}}` does.
+struct Strict<H>(H);
+
+impl<H: HelperDef> HelperDef for Strict<H> {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        missing_argument(h)?;
+        self.0.call_inner(h, r, ctx, rc)
+    }
+
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        missing_argument(h)?;
+        self.0.call(h, r, ctx, rc, out)
+    }
+}
+
+fn missing_argument(h: &Helper) -> Result<(), RenderError> {
+    match h
+        .params()
+        .iter()
+        .chain(h.hash().values())
+        .find(|p| p.is_value_missing())
+    {
+        Some(p) => Err(RenderErrorReason::MissingVariable(p.relative_path().cloned()).into()),
+        None => Ok(()),
+    }
 }
 
 handlebars_helper!(upper: |s: str| s.to_uppercase());
