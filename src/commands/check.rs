@@ -89,7 +89,10 @@ struct ProblemList {
 impl ProblemList {
     fn add(&mut self, problem: Problem) {
         self.total += 1;
-        if problem.location.line.is_some() {
+        // A template problem carries "(rendering <file> row N)"; the same problem on another
+        // row differs only there. Row problems (cells) are pinned to their row and never fold.
+        let rendering = strip_row(&problem.message).len() < problem.message.len();
+        if problem.location.line.is_some() || rendering {
             let key = format!("{}: {}", problem.location, strip_row(&problem.message));
             if let Some((_, count)) = self.repeats.get_mut(&key) {
                 *count += 1;
