@@ -238,10 +238,7 @@ pub fn compose(
     let mut headers = Vec::new();
     for (name, value) in &letter.headers {
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            p.in_field(
-                &format!("headers.{name}"),
-                format!("{name} is set by envoi itself; use the front-matter key for it instead"),
-            );
+            p.in_field(&format!("headers.{name}"), reserved_header_advice(name));
         } else if HeaderName::new_from_ascii(name.clone()).is_err()
             || name.is_empty()
             || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
@@ -411,6 +408,24 @@ fn build(
     })?;
     c.bytes = message.formatted();
     Ok(c)
+}
+
+/// Why a header cannot be set under `[headers]`, and where it is set instead.
+fn reserved_header_advice(name: &str) -> String {
+    let key = match name.to_ascii_lowercase().as_str() {
+        "to" => {
+            return format!(
+                "{name} cannot be set here: envoi writes it from the row's email column (with its name or organisation); remove {name} from [headers]"
+            );
+        }
+        "from" => "from",
+        "reply-to" => "reply_to",
+        "cc" => "cc",
+        "bcc" => "bcc",
+        "subject" => "subject",
+        _ => return format!("{name} is written by envoi itself; remove it from [headers]"),
+    };
+    format!("{name} cannot be set here; use the front-matter key {key} = \"...\" instead")
 }
 
 /// `<hash@sender-domain>`, stable for the campaign and the recipient.
