@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::commands::{Outcome, plural};
 use crate::error::{Error, Location, Problem};
-use crate::letters::{Pipeline, RowFilter};
+use crate::letters::{NO_RECIPIENTS, Pipeline, RowFilter};
 use crate::secret::PasswordSource;
 
 pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {
@@ -48,7 +48,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
     if letters == 0 {
         report.add(Problem::new(
             Location::file(pipeline.campaign.recipients_display()),
-            "has a header row but no recipients; add one row per addressee",
+            NO_RECIPIENTS,
         ));
     }
 
