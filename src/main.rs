@@ -14,6 +14,12 @@ fn main() -> ExitCode {
     match envoi::cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
+            // The summary alone ("2 problems found") would not say what to correct.
+            if let envoi::Error::Problems(problems) = &err {
+                for problem in problems {
+                    eprintln!("{problem}");
+                }
+            }
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }
