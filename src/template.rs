@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, ScopedJson, TemplateError, handlebars_helper,
+    RenderErrorReason, ScopedJson, TemplateError, TemplateErrorReason, handlebars_helper,
 };
 use serde::Deserialize;
 
@@ -537,7 +537,13 @@ fn template_error(e: &TemplateError, origin: &Origin) -> Error {
         }
         None => location = location.line(origin.first_line),
     }
-    Error::input(location, format!("template syntax error: {}", e.reason()))
+    let reason = match e.reason() {
+        // The parser's own words ("expected identifier, helper_parameter, or
+        // trailing_tilde_to_omit_whitespace") mean nothing to the people who write letters.
+        TemplateErrorReason::InvalidSyntax(_) => "the {{...}} here is not complete or not valid; check that every {{ is closed by }}, and every {{#if ...}} or {{#each ...}} by its {{/if}} or {{/each}}".to_owned(),
+        other => other.to_string(),
+    };
+    Error::input(location, format!("template syntax error: {reason}"))
 }
 
 fn read_text(path: &Path, display: &Path) -> Result<String, Error> {
