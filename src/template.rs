@@ -683,23 +683,26 @@ impl TemplateFiles {
     }
 
     /// A partial that includes itself, directly or through others, would render forever.
+    /// Language variants share their partial's name, so each edge remembers its file: the
+    /// message names the file that holds the `{{> name}}` closing the loop.
     fn check_partial_cycles(&self, display_folder: &Path) -> Result<(), Error> {
-        let mut graph: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut files: HashMap<&str, &PathBuf> = HashMap::new();
+        // partial name → (included name, the file that includes it)
+        let mut graph: BTreeMap<&str, Vec<(String, &PathBuf)>> = BTreeMap::new();
         for (name, _, path) in &self.partials {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             graph
                 .entry(name)
                 .or_default()
-                .extend(included_partials(&text));
-            files.insert(name, path);
+                .extend(included_partials(&text).into_iter().map(|n| (n, path)));
         }
-        for start in graph.keys() {
-            let mut stack = vec![(start.to_string(), vec![start.to_string()])];
-            while let Some((node, chain)) = stack.pop() {
-                for next in graph.get(node.as_str()).into_iter().flatten() {
+        // BTreeMap: in name order, so the same folder always gets the same message.
+        for &start in graph.keys() {
+            let mut stack = vec![vec![start.to_owned()]];
+            while let Some(chain) = stack.pop() {
+                let node = chain.last().map_or("", String::as_str);
+                for (next, file) in graph.get(node).into_iter().flatten() {
                     if next == start {
-                        let file = files[start].file_name().unwrap_or_default();
+                        let file = file.file_name().unwrap_or_default();
                         return Err(Error::input(
                             Location::file(display_folder.join(file)),
                             format!(
@@ -711,7 +714,7 @@ impl TemplateFiles {
                     if !chain.contains(next) && chain.len() < 64 {
                         let mut longer = chain.clone();
                         longer.push(next.clone());
-                        stack.push((next.clone(), longer));
+                        stack.push(longer);
                     }
                 }
             }
