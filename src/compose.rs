@@ -231,7 +231,18 @@ pub fn compose(
         }
         if let Some(cell) = recipient.get(field) {
             // A cell may hold several addresses on several lines; that is a list, not a header.
-            parse_list(cell, |e| p.at_column(field, e), out);
+            parse_list(
+                cell,
+                |e| {
+                    p.at_column(
+                        field,
+                        format!(
+                            "{e}; correct it in the spreadsheet (addresses separated by , or ;)"
+                        ),
+                    )
+                },
+                out,
+            );
         }
     }
 
