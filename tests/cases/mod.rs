@@ -1,2 +1,3 @@
+mod letters;
 mod send;
 mod smtp_server;
