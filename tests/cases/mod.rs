@@ -1,3 +1,4 @@
+mod bad_input;
 mod letters;
 mod send;
 mod smtp_server;
