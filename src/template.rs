@@ -635,15 +635,19 @@ impl TemplateFiles {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
+            // Rows' language codes are compared in lower case, so `letter.pt-BR.hbs` serves
+            // a row that says pt-BR (or pt-br).
             if let Some(base) = name.strip_suffix(".md") {
                 let (partial, lang) = split_language(base);
                 files
                     .partials
-                    .push((partial.to_owned(), lang.to_owned(), entry.path()));
+                    .push((partial.to_owned(), lang.to_ascii_lowercase(), entry.path()));
             } else if let Some(base) = name.strip_suffix(ext).and_then(|b| b.strip_suffix('.')) {
                 let (letter, lang) = split_language(base);
                 if letter == stem {
-                    files.letters.push((name.clone(), lang.to_owned()));
+                    files
+                        .letters
+                        .push((name.clone(), lang.to_ascii_lowercase()));
                 }
             }
         }
