@@ -151,8 +151,11 @@ impl Templates {
         languages.sort_unstable();
         languages.dedup();
         for lang in std::iter::once("").chain(languages) {
+            // `fr-ca` takes letter.fr-ca.hbs, else letter.fr.hbs, else the plain letter; and
+            // each partial likewise (a variant exists as soon as either file does).
             let letter = files
                 .letter_for(lang)
+                .or_else(|| files.letter_for(primary_language(lang)))
                 .map(|(name, _)| name.clone())
                 .unwrap_or_else(|| file_name.to_owned());
             let variant = Variant::compile(
@@ -213,10 +216,9 @@ impl Templates {
     /// The variant for a language: exact (`fr-ca`), then its primary tag (`fr`), then plain.
     fn variant_for(&self, language: Option<&str>) -> &Variant {
         let language = language.unwrap_or("").to_ascii_lowercase();
-        let primary = language.split('-').next().unwrap_or("");
         self.variants
             .get(&language)
-            .or_else(|| self.variants.get(primary))
+            .or_else(|| self.variants.get(primary_language(&language)))
             .unwrap_or(&self.variants[""])
     }
 
@@ -675,9 +677,12 @@ impl TemplateFiles {
                 chosen.entry(name).or_insert(path);
             }
         }
-        for (name, l, path) in &self.partials {
-            if !lang.is_empty() && l == lang {
-                chosen.insert(name, path);
+        // The primary tag's file first, so that the exact one (fr-ca over fr) wins.
+        for wanted in [primary_language(lang), lang] {
+            for (name, l, path) in &self.partials {
+                if !wanted.is_empty() && l == wanted {
+                    chosen.insert(name, path);
+                }
             }
         }
         chosen
@@ -740,6 +745,11 @@ fn included_partials(text: &str) -> Vec<String> {
             (!name.is_empty()).then_some(name)
         })
         .collect()
+}
+
+/// `fr-ca` → `fr`; `fr` → `fr`.
+fn primary_language(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or("")
 }
 
 /// `statement.fr` → (`statement`, `fr`); `statement` → (`statement`, ``). Only a suffix that
