@@ -538,6 +538,40 @@ fn language_variants_of_the_letter_and_its_partials_are_chosen_per_row() {
 }
 
 #[test]
+fn a_regional_variant_falls_back_to_its_language_file_by_file_whatever_the_case() {
+    let campaign = TestCampaign::fixture("languages", NO_RELAY);
+    // Only the statement has a Canadian variant, named as people write the tag; and a
+    // Brazilian letter serves a row that writes the code in lower case.
+    campaign
+        .file(
+            "templates/statement.fr-CA.md",
+            "La déclaration, version canadienne.\n",
+        )
+        .file(
+            "templates/letter.pt-BR.hbs",
+            "+++\nsubject = \"Declaração para {{organisation}}\"\n+++\n{{> statement}}\n",
+        );
+    let mut csv = campaign.read("recipients.csv");
+    csv.push_str("brasilia@embaixada.example,Embaixada do Brasil,Excelência,pt-br\n");
+    campaign.file("recipients.csv", csv);
+
+    let canada = mail::parse(&campaign.raw_letter(4)).into_owned();
+    assert_eq!(
+        mail::text(&canada),
+        "Excellence,\n\nJ'ai l'honneur de vous transmettre la déclaration suivante.\n\nLa déclaration, version canadienne.\n",
+        "letter.fr.hbs with statement.fr-CA.md"
+    );
+    let france = mail::parse(&campaign.raw_letter(3)).into_owned();
+    assert!(mail::text(&france).ends_with("\nLa déclaration en français.\n"));
+    let brazil = mail::parse(&campaign.raw_letter(8)).into_owned();
+    assert_eq!(
+        brazil.subject(),
+        Some("Declaração para Embaixada do Brasil")
+    );
+    assert_eq!(mail::text(&brazil), "The statement in English.\n");
+}
+
+#[test]
 fn helpers_change_case_fill_empty_cells_and_write_dates_in_several_languages() {
     let campaign = TestCampaign::new();
     campaign
