@@ -111,7 +111,8 @@ pub fn readable(c: &Composed) -> String {
     }
     s += &format!("Subject:     {}\n", c.subject);
     for (name, value) in &c.headers {
-        s += &format!("{name}: {value}\n");
+        // In the same column as the other values; a long name still gets one space.
+        s += &format!("{:<12} {value}\n", format!("{name}:"));
     }
     s += &format!("Message-ID:  {}\n", c.message_id);
     s += &format!("Template:    {}\n", c.template.display());

@@ -37,7 +37,7 @@ Cc:          registry@ombudsman.example, Press Office <press@ombudsman.example>
 Bcc:         archive@ombudsman.example, audit@ombudsman.example
 Reply-To:    office@ombudsman.example
 Subject:     Statement of 19 January 2024 for Council of Europe
-X-Campaign: statement-2024-01-19
+X-Campaign:  statement-2024-01-19
 X-Recipient-Category: COE
 Message-ID:  {message_id}
 Template:    templates/letter.hbs
