@@ -231,17 +231,25 @@ pub fn compose(
         }
         if let Some(cell) = recipient.get(field) {
             // A cell may hold several addresses on several lines; that is a list, not a header.
-            parse_list(cell, |e| p.at_column(field, e), out);
+            parse_list(
+                cell,
+                |e| {
+                    p.at_column(
+                        field,
+                        format!(
+                            "{e}; correct it in the spreadsheet (addresses separated by , or ;)"
+                        ),
+                    )
+                },
+                out,
+            );
         }
     }
 
     let mut headers = Vec::new();
     for (name, value) in &letter.headers {
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            p.in_field(
-                &format!("headers.{name}"),
-                format!("{name} is set by envoi itself; use the front-matter key for it instead"),
-            );
+            p.in_field(&format!("headers.{name}"), reserved_header_advice(name));
         } else if HeaderName::new_from_ascii(name.clone()).is_err()
             || name.is_empty()
             || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
@@ -411,6 +419,24 @@ fn build(
     })?;
     c.bytes = message.formatted();
     Ok(c)
+}
+
+/// Why a header cannot be set under `[headers]`, and where it is set instead.
+fn reserved_header_advice(name: &str) -> String {
+    let key = match name.to_ascii_lowercase().as_str() {
+        "to" => {
+            return format!(
+                "{name} cannot be set here: envoi writes it from the row's email column (with its name or organisation); remove {name} from [headers]"
+            );
+        }
+        "from" => "from",
+        "reply-to" => "reply_to",
+        "cc" => "cc",
+        "bcc" => "bcc",
+        "subject" => "subject",
+        _ => return format!("{name} is written by envoi itself; remove it from [headers]"),
+    };
+    format!("{name} cannot be set here; use the front-matter key {key} = \"...\" instead")
 }
 
 /// `<hash@sender-domain>`, stable for the campaign and the recipient.

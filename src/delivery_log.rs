@@ -251,7 +251,7 @@ fn header_line() -> Vec<u8> {
 }
 
 /// The intent journal that sits next to a log.
-fn journal_path(log: &Path) -> PathBuf {
+pub fn journal_path(log: &Path) -> PathBuf {
     let mut name = log.as_os_str().to_owned();
     name.push(JOURNAL_SUFFIX);
     PathBuf::from(name)

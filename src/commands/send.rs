@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,15 +52,18 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         .map_err(|e| Error::input(Location::file(config_display).setting("smtp", ""), e))?;
 
     let selection = RowFilter::new(&args.selection.rows, None);
+    pipeline.require_recipients()?;
     pipeline.check_rows_exist(&selection)?;
 
     // The log is opened (and locked) before planning, so that a second `envoi send` on the
     // same log cannot plan from a history that is about to change.
     let log_display = &args.log;
+    let log_path = global.dir.join(log_display);
+    let log_is_new = !log_path.exists();
     let log = match test_to {
         Some(_) => None,
         None => {
-            let (log, recovered) = DeliveryLog::open(&global.dir.join(log_display))?;
+            let (log, recovered) = DeliveryLog::open(&log_path)?;
             for entry in &recovered {
                 eprintln!(
                     "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
@@ -69,8 +73,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             Some(log)
         }
     };
+    // Declared after `log`, so it is dropped first: the files go while the lock is still held.
+    let mut fresh_log = (log.is_some() && log_is_new).then(|| FreshLog::new(&log_path));
     let history = match &log {
-        Some(_) => History::read(&global.dir.join(log_display))?,
+        Some(_) => History::read(&log_path)?,
         None => History::default(),
     };
 
@@ -115,10 +121,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
                 log_display.display()
             )
         } else {
-            format!(
-                "nothing to send: {} has no recipients",
-                campaign.recipients_display().display()
-            )
+            "nothing to send: no letter is selected (check --row and --limit)".to_owned()
         };
         println!("{why}");
         return Ok(Outcome::Done);
@@ -137,6 +140,11 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let halt = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(&halt);
     let observer = Progress::new(plan.rows.len() as u64, args.dry_run);
+
+    // From here on the run records what it does, so the log stays whatever happens.
+    if let Some(fresh) = fresh_log.take() {
+        fresh.keep();
+    }
 
     // Bad rows are logged as skipped so the log accounts for every recipient.
     let mut skipped = 0;
@@ -184,6 +192,36 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     } else {
         Outcome::Done
     })
+}
+
+/// A delivery log that this run created. Exit 2 promises that nothing was sent or written, so
+/// a run refused before it recorded anything (bad rows, no confirmation) removes the log and
+/// its journal again; once sending starts, [`FreshLog::keep`] leaves them.
+struct FreshLog {
+    log: PathBuf,
+    armed: bool,
+}
+
+impl FreshLog {
+    fn new(log: &Path) -> FreshLog {
+        FreshLog {
+            log: log.to_path_buf(),
+            armed: true,
+        }
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for FreshLog {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(crate::delivery_log::journal_path(&self.log));
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
 }
 
 /// What a run will do, decided before anything is sent.
