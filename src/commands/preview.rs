@@ -266,7 +266,7 @@ fn letter_page(c: &Composed, stem: &str) -> String {
         .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", html_escape(v)))
         .collect();
     format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>{}</title><style>body{{margin:0;font-family:system-ui,sans-serif}}table{{margin:1em;border-collapse:collapse}}th{{text-align:right;color:#555;padding:.15em .8em;vertical-align:top}}iframe{{width:100%;height:80vh;border:0;border-top:1px solid #ccc}}</style></head><body><table>{table}<tr><th>File</th><td><a href=\"{stem}.eml\">{stem}.eml</a></td></tr></table><iframe sandbox srcdoc=\"{}\"></iframe></body></html>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>{}</title><style>body{{margin:0;font-family:system-ui,sans-serif}}table{{margin:1em;border-collapse:collapse}}th{{text-align:right;white-space:nowrap;color:#555;padding:.15em .8em;vertical-align:top}}iframe{{width:100%;height:80vh;border:0;border-top:1px solid #ccc}}</style></head><body><table>{table}<tr><th>File</th><td><a href=\"{stem}.eml\">{stem}.eml</a></td></tr></table><iframe sandbox srcdoc=\"{}\"></iframe></body></html>\n",
         html_escape(&c.subject),
         html_escape(&c.html)
     )
