@@ -14,6 +14,12 @@ fn main() -> ExitCode {
     match envoi::cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
+            // `Problems` displays only its count: the problems themselves come first, one a line.
+            if let envoi::error::Error::Problems(problems) = &err {
+                for problem in problems {
+                    eprintln!("{problem}");
+                }
+            }
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }
