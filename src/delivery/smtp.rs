@@ -5,6 +5,8 @@
 //! tell "lost before the data was handed over" (safe to retry) from "lost after" (delivery
 //! unknown), so this drives lettre's low-level [`SmtpConnection`] step by step.
 
+use std::time::Duration;
+
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
@@ -271,12 +273,30 @@ fn reply_of(e: &lettre::transport::smtp::Error) -> Option<Reply> {
     Some(Reply::from_parts(code, &text))
 }
 
+/// Whether the relay simply did not answer in time. lettre reports a socket read timeout as a
+/// plain network error (`WouldBlock` on Unix, `TimedOut` on Windows), so look at the cause too.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    e.is_timeout()
+}
+
 /// A lettre error in words, with its cause.
 fn describe_error(e: &lettre::transport::smtp::Error) -> String {
     if let Some(reply) = reply_of(e) {
         return reply.to_string();
     }
-    if e.is_timeout() {
+    if is_timeout(e) {
         return "no answer within the timeout".to_owned();
     }
     let mut text = e.to_string();
@@ -375,7 +395,7 @@ impl Session {
             Err(e) => match reply_of(&e) {
                 Some(reply) => classify_reply(reply, "the relay did not accept the message"),
                 None => {
-                    self.conn.abort();
+                    self.close_broken();
                     Attempt::Unknown {
                         reason: format!(
                             "the connection was lost after the letter was sent, before the relay confirmed it ({})",
@@ -403,13 +423,21 @@ impl Session {
                 attempt
             }
             None => {
-                self.conn.abort();
+                self.close_broken();
                 Attempt::Transient {
                     reply: None,
                     reason: format!("{what}: {}", describe_error(e)),
                 }
             }
         }
+    }
+
+    /// Closes a connection that failed without a reply (lost, or the relay stopped answering).
+    /// `abort` says QUIT and reads the answer; a relay that stopped answering would hold that
+    /// for a whole `timeout` more, so the answer is waited for only briefly.
+    fn close_broken(&mut self) {
+        let _ = self.conn.set_timeout(Some(Duration::from_millis(10)));
+        self.conn.abort();
     }
 
     /// Whether the connection can carry another message.
