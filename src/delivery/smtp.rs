@@ -232,6 +232,17 @@ impl Relay {
     }
 
     fn connect_failure(&self, e: &lettre::transport::smtp::Error, doing: &str) -> Attempt {
+        if let Some(tls) = tls_cause(e) {
+            // Trust problems do not fix themselves; retrying would only hide them.
+            return Attempt::Fatal {
+                reply: None,
+                reason: format!(
+                    "{doing} the relay {} failed: {}",
+                    self.describe(),
+                    tls_problem(tls, &self.settings.host)
+                ),
+            };
+        }
         let reason = format!(
             "{doing} the relay {} failed: {}",
             self.describe(),
@@ -256,6 +267,52 @@ impl Relay {
                 reason,
             }
         }
+    }
+}
+
+/// The TLS failure behind a lettre error, if that is what it is. rustls shakes hands at the
+/// first read or write, so lettre reports a refused certificate as a network error with the
+/// rustls error inside an `io::Error`.
+fn tls_cause(e: &lettre::transport::smtp::Error) -> Option<&rustls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let inside_io = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>().or(inside_io) {
+            return Some(tls);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A TLS failure in words, with what to do about it.
+fn tls_problem(tls: &rustls::Error, host: &str) -> String {
+    use rustls::CertificateError as Cert;
+    let rustls::Error::InvalidCertificate(cert) = tls else {
+        return format!("TLS could not be set up ({tls})");
+    };
+    let private_ca = "if the relay uses a private CA, name it with ca_file in [smtp]";
+    match cert {
+        Cert::Expired | Cert::ExpiredContext { .. } => {
+            "the relay's certificate has expired; ask the relay's administrator to renew it"
+                .to_owned()
+        }
+        Cert::NotValidYet | Cert::NotValidYetContext { .. } => {
+            "the relay's certificate is not valid yet; check this computer's date and time"
+                .to_owned()
+        }
+        Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+            "the relay's certificate is not issued for \"{host}\"; set host in [smtp] to the name the relay's certificate gives"
+        ),
+        Cert::UnknownIssuer
+        | Cert::BadSignature
+        | Cert::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
+            "the relay's certificate could not be verified: no authority this computer trusts signed it; {private_ca}"
+        ),
+        other => format!("the relay's certificate could not be verified ({other:?}); {private_ca}"),
     }
 }
 
