@@ -57,7 +57,13 @@ impl TestCampaign {
 
     /// `envoi --dir <campaign> <args>`, with a clean environment for the SMTP variables.
     pub fn envoi(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("envoi").expect("envoi binary");
+        Command::from_std(self.process(args))
+    }
+
+    /// The same command as [`envoi`](Self::envoi), as a plain `std::process::Command`, for
+    /// tests that must spawn envoi and signal it while it runs.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_envoi"));
         cmd.arg("--dir").arg(self.dir.path()).args(args);
         for var in [
             "ENVOI_SMTP_HOST",

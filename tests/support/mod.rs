@@ -3,4 +3,5 @@
 
 pub mod campaign;
 pub mod pki;
+pub mod relay;
 pub mod smtp_server;
