@@ -58,6 +58,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         Some(_) => None,
         None => {
             let (log, recovered) = DeliveryLog::open(&global.dir.join(log_display))?;
+            for repair in log.repairs() {
+                eprintln!("warning: {repair}");
+            }
             for entry in &recovered {
                 eprintln!(
                     "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
@@ -71,6 +74,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         Some(_) => History::read(&global.dir.join(log_display))?,
         None => History::default(),
     };
+    // A line the history cannot read is a recipient whose status envoi does not know: say so.
+    for warning in history.warnings() {
+        eprintln!("warning: {warning}");
+    }
 
     // Pass 1: render and check every selected letter, and decide which to send.
     let resend = args.resend;
