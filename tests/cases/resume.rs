@@ -287,3 +287,29 @@ fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     assert_everyone_accounted_for(&campaign, &server, &all);
     assert!(campaign.count_last("unknown") >= 1);
 }
+
+#[test]
+fn a_torn_or_damaged_log_line_is_reported_not_silently_dropped() {
+    let list = recipients(3);
+    let all = emails(&list);
+    let server = plain_server(Faults::none());
+    let campaign = RelayConfig::plain(&server).campaign(&list);
+    campaign.send(&["--row", "2"]).expect_code(0);
+
+    // A crash cut the last line short, after a line someone edited by hand.
+    let mut log = campaign.read("delivery-log.csv");
+    log.push_str("yesterday,3,person1@org1.example,Organisation 1,delivered,,,,1\n");
+    log.push_str("2024-01-19T10:00:00Z,4,person2@org2.example,Organisation 2,se");
+    campaign.file("delivery-log.csv", &log);
+
+    let run = campaign.send(&[]);
+    run.expect_code(0)
+        .expect_stderr("removed an incomplete last line left by an interrupted run")
+        .expect_stderr("line 3")
+        .expect_stderr("this line is ignored, so correct it or delete it");
+    assert_eq!(server.received_count(), 3);
+    assert_eq!(deliveries_to(&server, &all[0]), 1);
+    assert_sent_means_received_once(&campaign, &server);
+    let text = campaign.read("delivery-log.csv");
+    assert!(!text.contains(",se\n") && !text.ends_with(",se"), "{text}");
+}
