@@ -119,6 +119,8 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
                 plural(plan.already_done, "letter"),
                 log_display.display()
             )
+        } else if args.selection.limit == Some(0) {
+            "nothing to send: --limit 0 selects no letter".to_owned()
         } else {
             format!(
                 "nothing to send: {} has no recipients",
