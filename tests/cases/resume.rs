@@ -65,6 +65,11 @@ fn limit_sends_that_many_of_the_letters_not_yet_done() {
     let all = emails(&list);
     let server = plain_server(Faults::none());
     let campaign = RelayConfig::plain(&server).campaign(&list);
+    campaign
+        .send(&["--limit", "0"])
+        .expect_code(0)
+        .expect_stdout("nothing to send: --limit 0 selects no letter");
+    assert_eq!(server.connections_opened(), 0);
     for (run, expected) in [(1, 3), (2, 6), (3, 7)] {
         campaign.send(&["--limit", "3"]).expect_code(0);
         assert_eq!(server.received_count(), expected, "after run {run}");
