@@ -318,3 +318,54 @@ fn a_torn_or_damaged_log_line_is_reported_not_silently_dropped() {
     let text = campaign.read("delivery-log.csv");
     assert!(!text.contains(",se\n") && !text.ends_with(",se"), "{text}");
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_the_rate_limit_stops_promptly() {
+    let list = recipients(3);
+    let server = plain_server(Faults::none());
+    // One letter every 30 s: after the first, envoi waits.
+    let campaign = RelayConfig::plain(&server)
+        .rate("2/min")
+        .concurrency(1)
+        .campaign(&list);
+    let mut child = spawn_send(&campaign, Stdio::piped());
+    wait_until_received(&server, &mut child, 1);
+    let interrupted = Instant::now();
+    interrupt(&child);
+    let output = child.wait_with_output().expect("envoi ends");
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(20),
+        "envoi waited out the rate limit instead of stopping"
+    );
+    assert_eq!(server.received_count(), 1);
+    let rows = campaign.log_rows();
+    assert_eq!(
+        rows.len(),
+        1,
+        "letters not started are not logged: {rows:?}"
+    );
+    assert_eq!(rows[0].status, "sent");
+    assert_sent_means_received_once(&campaign, &server);
+}
+
+#[test]
+fn a_second_send_on_the_same_log_is_refused_while_the_first_runs() {
+    let list = recipients(200);
+    let all = emails(&list);
+    let server = slow_server();
+    let campaign = RelayConfig::plain(&server).concurrency(2).campaign(&list);
+    let mut first = spawn_send(&campaign, Stdio::piped());
+    wait_until_received(&server, &mut first, 5);
+
+    let second = campaign.send(&[]);
+    second
+        .expect_code(2)
+        .expect_stderr("is being written by another `envoi send`");
+    // The first run is not disturbed, and the second sent nothing.
+    let output = first.wait_with_output().expect("envoi ends");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(server.received_count(), all.len());
+    assert_everyone_accounted_for(&campaign, &server, &all);
+    assert_eq!(campaign.count_last("unknown"), 0);
+}
