@@ -271,10 +271,12 @@ fn ctrl_c_finishes_the_letters_in_flight_and_loses_nothing() {
 fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     let list = recipients(120);
     let all = emails(&list);
-    let server = plain_server(at_phase(
+    // A very slow relay, so that letters are surely in flight at the second Ctrl-C.
+    let (slow, plan) = Switch::new(at_phase(
         |p| matches!(p, Phase::DataEnd { .. }),
         Fault::Delay(Duration::from_millis(400)),
     ));
+    let server = plain_server(plan);
     let campaign = RelayConfig::plain(&server).concurrency(4).campaign(&list);
 
     let mut child = spawn_send(&campaign, Stdio::piped());
@@ -283,6 +285,7 @@ fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     interrupt(&child);
     let output = child.wait_with_output().expect("envoi ends");
     assert_eq!(output.status.code(), Some(3));
+    slow.off();
 
     // The letters in flight were not waited for: the next run finds them in the journal.
     campaign
