@@ -2,6 +2,8 @@
 //! interrupt at any instant makes a letter go out twice or get lost.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::campaign::TestCampaign;
@@ -131,12 +133,21 @@ fn spawn_send(campaign: &TestCampaign, output: Stdio) -> Child {
 /// Waits until the server has accepted `n` messages in all, failing the test if envoi ends or
 /// a minute passes first.
 fn wait_until_received(server: &SmtpServer, child: &mut Child, n: usize) {
+    wait_until(child, &format!("the relay had {n} letters"), || {
+        server.wait_for(n, Duration::from_millis(20))
+    });
+}
+
+/// Polls `done` until it holds, failing the test if envoi ends or a minute passes first; envoi
+/// is still running when it returns.
+fn wait_until(child: &mut Child, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !server.wait_for(n, Duration::from_millis(20)) {
+    while !done() {
         if let Some(status) = child.try_wait().expect("poll envoi") {
-            panic!("envoi ended ({status}) before the relay had {n} letters");
+            panic!("envoi ended ({status}) before {what}");
         }
-        assert!(Instant::now() < deadline, "no {n} letters after a minute");
+        assert!(Instant::now() < deadline, "not {what} after a minute");
+        std::thread::sleep(Duration::from_millis(5));
     }
     assert!(
         child.try_wait().expect("poll envoi").is_none(),
@@ -271,16 +282,29 @@ fn ctrl_c_finishes_the_letters_in_flight_and_loses_nothing() {
 fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     let list = recipients(120);
     let all = emails(&list);
-    // A very slow relay, so that letters are surely in flight at the second Ctrl-C.
-    let (slow, plan) = Switch::new(at_phase(
-        |p| matches!(p, Phase::DataEnd { .. }),
-        Fault::Delay(Duration::from_millis(400)),
-    ));
+    // A very slow relay, which counts the letters whose data it has: once one is there, it is
+    // in flight (its intent is on disk) for the next 400 ms.
+    let handed_over = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&handed_over);
+    let (slow, plan) = Switch::new(Faults::from_fn(move |step| {
+        matches!(step.phase, Phase::DataEnd { .. }).then(|| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Fault::Delay(Duration::from_millis(400))
+        })
+    }));
     let server = plain_server(plan);
     let campaign = RelayConfig::plain(&server).concurrency(4).campaign(&list);
 
     let mut child = spawn_send(&campaign, Stdio::piped());
-    wait_until_received(&server, &mut child, 8);
+    // The first letters are logged; the next ones are at the relay, waiting for its answer.
+    wait_until(
+        &mut child,
+        "letters were in flight after some were sent",
+        || {
+            server.received_count() >= 4
+                && handed_over.load(Ordering::SeqCst) > server.received_count()
+        },
+    );
     interrupt(&child);
     interrupt(&child);
     let output = child.wait_with_output().expect("envoi ends");
