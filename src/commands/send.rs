@@ -64,6 +64,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         Some(_) => None,
         None => {
             let (log, recovered) = DeliveryLog::open(&log_path)?;
+            for repair in log.repairs() {
+                eprintln!("warning: {repair}");
+            }
             for entry in &recovered {
                 eprintln!(
                     "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
@@ -79,6 +82,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         Some(_) => History::read(&log_path)?,
         None => History::default(),
     };
+    // A line the history cannot read is a recipient whose status envoi does not know: say so.
+    for warning in history.warnings() {
+        eprintln!("warning: {warning}");
+    }
 
     // Pass 1: render and check every selected letter, and decide which to send.
     let resend = args.resend;
@@ -120,6 +127,8 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
                 plural(plan.already_done, "letter"),
                 log_display.display()
             )
+        } else if args.selection.limit == Some(0) {
+            "nothing to send: --limit 0 selects no letter".to_owned()
         } else {
             "nothing to send: no letter is selected (check --row and --limit)".to_owned()
         };

@@ -5,6 +5,8 @@
 //! tell "lost before the data was handed over" (safe to retry) from "lost after" (delivery
 //! unknown), so this drives lettre's low-level [`SmtpConnection`] step by step.
 
+use std::time::Duration;
+
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
@@ -230,6 +232,17 @@ impl Relay {
     }
 
     fn connect_failure(&self, e: &lettre::transport::smtp::Error, doing: &str) -> Attempt {
+        if let Some(tls) = tls_cause(e) {
+            // Trust problems do not fix themselves; retrying would only hide them.
+            return Attempt::Fatal {
+                reply: None,
+                reason: format!(
+                    "{doing} the relay {} failed: {}",
+                    self.describe(),
+                    tls_problem(tls, &self.settings.host)
+                ),
+            };
+        }
         let reason = format!(
             "{doing} the relay {} failed: {}",
             self.describe(),
@@ -257,6 +270,52 @@ impl Relay {
     }
 }
 
+/// The TLS failure behind a lettre error, if that is what it is. rustls shakes hands at the
+/// first read or write, so lettre reports a refused certificate as a network error with the
+/// rustls error inside an `io::Error`.
+fn tls_cause(e: &lettre::transport::smtp::Error) -> Option<&rustls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let inside_io = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>().or(inside_io) {
+            return Some(tls);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A TLS failure in words, with what to do about it.
+fn tls_problem(tls: &rustls::Error, host: &str) -> String {
+    use rustls::CertificateError as Cert;
+    let rustls::Error::InvalidCertificate(cert) = tls else {
+        return format!("TLS could not be set up ({tls})");
+    };
+    let private_ca = "if the relay uses a private CA, name it with ca_file in [smtp]";
+    match cert {
+        Cert::Expired | Cert::ExpiredContext { .. } => {
+            "the relay's certificate has expired; ask the relay's administrator to renew it"
+                .to_owned()
+        }
+        Cert::NotValidYet | Cert::NotValidYetContext { .. } => {
+            "the relay's certificate is not valid yet; check this computer's date and time"
+                .to_owned()
+        }
+        Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+            "the relay's certificate is not issued for \"{host}\"; set host in [smtp] to the name the relay's certificate gives"
+        ),
+        Cert::UnknownIssuer
+        | Cert::BadSignature
+        | Cert::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
+            "the relay's certificate could not be verified: no authority this computer trusts signed it; {private_ca}"
+        ),
+        other => format!("the relay's certificate could not be verified ({other:?}); {private_ca}"),
+    }
+}
+
 fn auth_refused(e: &lettre::transport::smtp::Error) -> bool {
     reply_of(e).is_some_and(|r| matches!(r.code, 535 | 530 | 534 | 538))
 }
@@ -271,12 +330,30 @@ fn reply_of(e: &lettre::transport::smtp::Error) -> Option<Reply> {
     Some(Reply::from_parts(code, &text))
 }
 
+/// Whether the relay simply did not answer in time. lettre reports a socket read timeout as a
+/// plain network error (`WouldBlock` on Unix, `TimedOut` on Windows), so look at the cause too.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    e.is_timeout()
+}
+
 /// A lettre error in words, with its cause.
 fn describe_error(e: &lettre::transport::smtp::Error) -> String {
     if let Some(reply) = reply_of(e) {
         return reply.to_string();
     }
-    if e.is_timeout() {
+    if is_timeout(e) {
         return "no answer within the timeout".to_owned();
     }
     let mut text = e.to_string();
@@ -375,7 +452,7 @@ impl Session {
             Err(e) => match reply_of(&e) {
                 Some(reply) => classify_reply(reply, "the relay did not accept the message"),
                 None => {
-                    self.conn.abort();
+                    self.close_broken();
                     Attempt::Unknown {
                         reason: format!(
                             "the connection was lost after the letter was sent, before the relay confirmed it ({})",
@@ -403,13 +480,21 @@ impl Session {
                 attempt
             }
             None => {
-                self.conn.abort();
+                self.close_broken();
                 Attempt::Transient {
                     reply: None,
                     reason: format!("{what}: {}", describe_error(e)),
                 }
             }
         }
+    }
+
+    /// Closes a connection that failed without a reply (lost, or the relay stopped answering).
+    /// `abort` says QUIT and reads the answer; a relay that stopped answering would hold that
+    /// for a whole `timeout` more, so the answer is waited for only briefly.
+    fn close_broken(&mut self) {
+        let _ = self.conn.set_timeout(Some(Duration::from_millis(10)));
+        self.conn.abort();
     }
 
     /// Whether the connection can carry another message.

@@ -60,6 +60,12 @@ impl TestCampaign {
         super::run::envoi_in(self.dir.path(), args)
     }
 
+    /// The same command as [`envoi`](Self::envoi), as a plain `std::process::Command`, for
+    /// tests that must spawn envoi and signal it while it runs.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        super::run::process_in(self.dir.path(), args)
+    }
+
     /// The `.eml` files `preview --out` wrote, sorted by name.
     pub fn emls(&self, out: &str) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join(out))

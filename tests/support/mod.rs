@@ -4,5 +4,6 @@
 pub mod campaign;
 pub mod mail;
 pub mod pki;
+pub mod relay;
 pub mod run;
 pub mod smtp_server;

@@ -1,7 +1,7 @@
 //! Running envoi and reading what it said, and campaigns copied from `tests/fixtures/`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -10,11 +10,13 @@ use super::campaign::TestCampaign;
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
-    pub code: i32,
+    /// `None` when a signal ended the process.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     /// The raw standard output, for `preview --format raw`.
     pub stdout_bytes: Vec<u8>,
+    pub elapsed: Duration,
 }
 
 impl Run {
@@ -28,22 +30,58 @@ impl Run {
         self.stderr.lines().collect()
     }
 
-    /// Panics with everything the run printed unless it exited with `code`.
+    /// Panics, showing the whole output, unless envoi exited with `code`.
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "unexpected exit code:\n{self}");
         self
+    }
+
+    /// Panics unless stderr holds `text`.
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}:\n{self}");
+        self
+    }
+
+    /// Panics unless stdout or stderr holds `text`.
+    #[track_caller]
+    pub fn expect_stdout_or_stderr(&self, text: &str) -> &Run {
+        let found = self.stdout.contains(text) || self.stderr.contains(text);
+        assert!(found, "output lacks {text:?}:\n{self}");
+        self
+    }
+
+    /// Panics unless stdout holds `text`.
+    #[track_caller]
+    pub fn expect_stdout(&self, text: &str) -> &Run {
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}:\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?} after {:.1} s\n--- stdout\n{}--- stderr\n{}",
+            self.code,
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
     }
 }
 
 /// `envoi --dir <dir> <args>`, with the SMTP variables of the environment removed and today
 /// fixed at 2024-01-19 (`ENVOI_TODAY`), so that runs are reproducible.
 pub fn envoi_in(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("envoi").expect("envoi binary");
+    Command::from_std(process_in(dir, args))
+}
+
+/// [`envoi_in`] as a plain `std::process::Command`, for tests that spawn and signal envoi.
+pub fn process_in(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_envoi"));
     cmd.arg("--dir").arg(dir).args(args);
     for var in [
         "ENVOI_SMTP_HOST",
@@ -62,15 +100,19 @@ pub fn envoi_in(dir: &Path, args: &[&str]) -> Command {
 /// Runs a command to the end. One that hangs is killed after [`RUN_TIMEOUT`] and fails the
 /// test instead of stalling the suite.
 pub fn run(mut cmd: Command) -> Run {
+    let started = Instant::now();
     let output = cmd.timeout(RUN_TIMEOUT).output().expect("run envoi");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.code().is_some() || elapsed < RUN_TIMEOUT,
+        "{cmd:?} did not exit by itself within {RUN_TIMEOUT:?}"
+    );
     Run {
-        code: output
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("{cmd:?} did not exit by itself within {RUN_TIMEOUT:?}")),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         stdout_bytes: output.stdout,
+        elapsed,
     }
 }
 
@@ -114,7 +156,16 @@ impl TestCampaign {
 
     /// Runs `envoi --dir <campaign> <args>` to the end.
     pub fn run(&self, args: &[&str]) -> Run {
-        run(self.envoi(args))
+        self.run_env(args, &[])
+    }
+
+    /// Runs envoi with extra environment variables, e.g. `(PASSWORD_ENV, PASSWORD)`, and no
+    /// standard input (so it never waits for a confirmation).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.process(args);
+        cmd.envs(env.iter().copied());
+        cmd.stdin(std::process::Stdio::null());
+        run(Command::from_std(cmd))
     }
 
     /// Runs `preview --out out` (which must succeed) and returns each `.eml` written, by row.
