@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{self, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
@@ -125,31 +125,57 @@ impl RowProblems<'_> {
         ));
     }
 
-    /// A header value must be one line. Names the column the line break came from.
+    /// A header value must be one line of visible text. Names the column the line break or
+    /// control character came from.
     fn single_line(&mut self, field: &str, value: &str) -> bool {
-        if !value.contains(['\r', '\n']) {
+        let Some(bad) = value.chars().find(|&c| forbidden_in_header(c)) else {
             return true;
-        }
+        };
+        let line_break = matches!(bad, '\r' | '\n');
         let source = self
             .recipient
             .columns()
-            .find(|(_, v)| v.contains(['\r', '\n']) && !v.trim().is_empty())
+            .find(|(_, v)| {
+                !v.trim().is_empty()
+                    && if line_break {
+                        v.contains(['\r', '\n'])
+                    } else {
+                        v.contains(bad)
+                    }
+            })
             .map(|(c, _)| c.to_owned());
+        let what = if line_break {
+            "a line break".to_owned()
+        } else {
+            format!("an invisible control character (U+{:04X})", u32::from(bad))
+        };
         match source {
-            Some(column) => self.at_column(
+            Some(column) if line_break => self.at_column(
                 &column,
                 format!(
                     "this cell contains a line break, which would end up in the {field} header; make it one line in the spreadsheet"
                 ),
             ),
+            Some(column) => self.at_column(
+                &column,
+                format!(
+                    "this cell contains {what}, which cannot go into the {field} header; retype the cell in the spreadsheet"
+                ),
+            ),
             None => self.in_field(
                 field,
-                "contains a line break, which is not allowed in a header; keep it on one line"
-                    .to_owned(),
+                format!("contains {what}, which is not allowed in a header; remove it"),
             ),
         }
         false
     }
+}
+
+/// Characters a header may not carry: line breaks would start a new header, and other control
+/// characters (NUL, U+0001, DEL...) are mangled or dropped by mail software, taking whole
+/// addresses with them. A tab is ordinary white space.
+fn forbidden_in_header(c: char) -> bool {
+    c.is_control() && c != '\t'
 }
 
 /// Builds the message for one row. All problems of the row are returned together.
@@ -224,25 +250,43 @@ pub fn compose(
     let mut cc = Vec::new();
     let mut bcc = Vec::new();
     for (field, list, out) in [("cc", &letter.cc, &mut cc), ("bcc", &letter.bcc, &mut bcc)] {
-        for value in list {
+        // Each front-matter value is one address (templates split their lists before
+        // rendering), so a row value inside it cannot add a recipient.
+        for value in list.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
             if p.single_line(field, value) {
-                parse_list(value, |e| p.in_field(field, e), out);
+                match parse_mailbox(value) {
+                    Ok(mailbox) => out.push(mailbox),
+                    Err(e) if value.contains([',', ';']) => p.in_field(
+                        field,
+                        format!("{e}; one entry holds one address: put further addressees in the {field} column or a list in the front matter"),
+                    ),
+                    Err(e) => p.in_field(field, e),
+                }
             }
         }
         if let Some(cell) = recipient.get(field) {
             // A cell may hold several addresses on several lines; that is a list, not a header.
-            parse_list(
-                cell,
-                |e| {
-                    p.at_column(
-                        field,
-                        format!(
-                            "{e}; correct it in the spreadsheet (addresses separated by , or ;)"
-                        ),
-                    )
-                },
-                out,
-            );
+            match cell.chars().find(|&c| forbidden_in_header(c) && !matches!(c, '\r' | '\n')) {
+                Some(bad) => p.at_column(
+                    field,
+                    format!(
+                        "this cell contains an invisible control character (U+{:04X}), which cannot go into the {field} header; retype the cell in the spreadsheet",
+                        u32::from(bad)
+                    ),
+                ),
+                None => parse_list(
+                    cell,
+                    |e| {
+                        p.at_column(
+                            field,
+                            format!(
+                                "{e}; correct it in the spreadsheet (addresses separated by , or ;)"
+                            ),
+                        )
+                    },
+                    out,
+                ),
+            }
         }
     }
 
@@ -362,18 +406,55 @@ fn build(
         .subject(c.subject.clone())
         .date(settings.date)
         .message_id(Some(c.message_id.clone()));
-    for m in &c.cc {
-        builder = builder.cc(m.clone());
+    // Each list is set whole: adding mailboxes one by one makes lettre re-parse the header
+    // built so far, which collapses runs of spaces in display names.
+    if !c.cc.is_empty() {
+        builder = builder.header(header::Cc::from(
+            c.cc.iter().cloned().collect::<Mailboxes>(),
+        ));
     }
-    for m in &c.bcc {
-        builder = builder.bcc(m.clone());
+    if !c.bcc.is_empty() {
+        builder = builder.header(header::Bcc::from(
+            c.bcc.iter().cloned().collect::<Mailboxes>(),
+        ));
     }
     if let Some(r) = &c.reply_to {
         builder = builder.reply_to(r.clone());
     }
     for (name, value) in &c.headers {
         if let Ok(name) = HeaderName::new_from_ascii(name.clone()) {
-            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+            builder = builder.raw_header(if needs_encoding(value) {
+                HeaderValue::dangerous_new_pre_encoded(name, value.clone(), encoded_words(value))
+            } else {
+                HeaderValue::new(name, value.clone())
+            });
+        }
+    }
+    // Where lettre's own encoding would lose text or overflow a line, envoi encodes the header
+    // itself (replacing lettre's in place, so the header order stays).
+    if needs_encoding(&c.subject) {
+        builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+            HeaderName::new_from_ascii_str("Subject"),
+            c.subject.clone(),
+            encoded_words(&c.subject),
+        ));
+    }
+    let reply_to: Vec<Mailbox> = c.reply_to.iter().cloned().collect();
+    for (name, list) in [
+        ("From", std::slice::from_ref(&c.from)),
+        ("To", std::slice::from_ref(&c.to)),
+        ("Cc", c.cc.as_slice()),
+        ("Reply-To", reply_to.as_slice()),
+    ] {
+        if list
+            .iter()
+            .any(|m| m.name.as_deref().is_some_and(needs_encoding))
+        {
+            builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+                HeaderName::new_from_ascii_str(name),
+                list.iter().cloned().collect::<Mailboxes>().to_string(),
+                encoded_mailboxes(list),
+            ));
         }
     }
     if settings.test_to.is_some() {
@@ -439,6 +520,72 @@ fn reserved_header_advice(name: &str) -> String {
     format!("{name} cannot be set here; use the front-matter key {key} = \"...\" instead")
 }
 
+/// Longest word (between spaces) a header may carry as plain text; longer ones are encoded,
+/// which splits them, so that no header line comes near the 998-octet limit of RFC 5322.
+const MAX_PLAIN_WORD: usize = 70;
+/// Bytes of text per encoded word: 45 bytes are 60 base64 characters, and with
+/// `=?utf-8?b?` and `?=` the word is 72 characters, within the 75 RFC 2047 allows.
+const ENCODED_WORD_BYTES: usize = 45;
+
+/// Whether a header text needs envoi's encoding rather than lettre's: lettre leaves long words
+/// whole (a line over 998 octets), writes text that looks like an encoded word as it is (a
+/// reader would decode it into something else), and puts spaces next to encoded words, where
+/// readers may collapse them. Ordinary text is left to lettre.
+fn needs_encoding(value: &str) -> bool {
+    value.split(' ').any(|word| word.len() > MAX_PLAIN_WORD)
+        || value.contains("=?")
+        || value.contains("  ")
+        || value.contains('\t')
+        || value.trim() != value
+}
+
+/// `value` as RFC 2047 encoded words (UTF-8, base64), one per folded line. A reader ignores
+/// the white space between adjacent encoded words, so it decodes exactly `value`.
+fn encoded_words(value: &str) -> String {
+    let mut words = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(ENCODED_WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        words.push(format!("=?utf-8?b?{}?=", base64(&rest.as_bytes()[..end])));
+        rest = &rest[end..];
+    }
+    words.join("\r\n ")
+}
+
+/// A mailbox list with every display name as encoded words, one mailbox per folded line.
+fn encoded_mailboxes(list: &[Mailbox]) -> String {
+    list.iter()
+        .map(|m| match m.name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => format!("{}\r\n <{}>", encoded_words(name), m.email),
+            None => m.email.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",\r\n ")
+}
+
+/// Standard base64 with padding (RFC 4648), for encoded words.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `<hash@sender-domain>`, stable for the campaign and the recipient.
 fn message_id(settings: &ComposeSettings, email: &str, from: &Mailbox) -> String {
     let mut hasher = Sha256::new();
@@ -462,11 +609,12 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
         (Some(open), true) => {
             let name = text[..open].trim();
-            let name = name
-                .strip_prefix('"')
-                .and_then(|n| n.strip_suffix('"'))
-                .unwrap_or(name)
-                .replace("\\\"", "\"");
+            // Only a quoted name has escapes to undo; elsewhere a backslash is just text (a row
+            // value keeps it).
+            let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\\\"", "\""),
+                None => name.to_owned(),
+            };
             (
                 (!name.is_empty()).then_some(name),
                 text[open + 1..text.len() - 1].trim(),
@@ -531,6 +679,28 @@ mod tests {
         assert_eq!(m.name.as_deref(), Some("Səbinə Əliyeva, Office"));
         assert_eq!(parse_mailbox("a@b.example").unwrap().name, None);
         assert!(parse_mailbox("Name <not an address>").is_err());
+    }
+
+    #[test]
+    fn encoded_words_are_short_valid_and_exact() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        let long = "ə".repeat(100);
+        let encoded = encoded_words(&long);
+        let words: Vec<&str> = encoded.split("\r\n ").collect();
+        assert_eq!(words.len(), 5); // 200 bytes, at most 45 (whole characters) per word
+        assert!(
+            words
+                .iter()
+                .all(|w| w.len() <= 75 && w.starts_with("=?utf-8?b?"))
+        );
+        assert!(needs_encoding(&"a".repeat(71)) && !needs_encoding(&"a".repeat(70)));
+        assert!(needs_encoding("=?utf-8?b?RXZpbA==?=") && needs_encoding(" lead"));
+        assert!(!needs_encoding(
+            "Statement for the Council of Europe — 2024"
+        ));
     }
 
     #[test]

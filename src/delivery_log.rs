@@ -476,11 +476,28 @@ fn unresolved<'a>(intents: &'a [Intent], log: &[(u64, Entry)]) -> Vec<(&'a Inten
 
 /// Reads a whole file; a missing one reads as empty.
 fn read_if_exists(path: &Path, what: &'static str) -> Result<Vec<u8>> {
+    match fs::metadata(path) {
+        Ok(metadata) => must_be_regular(path, &metadata)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, what, e)),
+    }
     match fs::read(path) {
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::io(path, what, e)),
     }
+}
+
+/// A log or journal must be an ordinary file: a device such as `/dev/full` reads as endless
+/// zeros (reading it would never end) and cannot keep a record; a folder cannot either.
+fn must_be_regular(path: &Path, metadata: &fs::Metadata) -> Result<()> {
+    if metadata.is_file() {
+        return Ok(());
+    }
+    Err(Error::input(
+        Location::file(path),
+        "is not an ordinary file (it is a folder or a device), so it cannot keep the delivery log; give a file name with --log",
+    ))
 }
 
 /// How recipients are told apart: by address, or by row for entries with no address (a row
@@ -752,12 +769,17 @@ fn sync_parent(path: &Path) {
     }
 }
 
-fn open_for_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// Opens (creating) an ordinary file for appending; `what` names it in errors.
+fn open_for_append(path: &Path, what: &'static str) -> Result<File> {
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)
+        .map_err(|e| Error::io(path, what, e))?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, what, e))?;
+    must_be_regular(path, &metadata)?;
+    Ok(file)
 }
 
 /// Reads everything from a file just opened (its position is at the start).
@@ -806,8 +828,7 @@ impl DeliveryLog {
     /// appended while reconciling. Fails if another run holds the log, or if the file is not a
     /// delivery log.
     pub fn open(path: &Path) -> Result<(DeliveryLog, Vec<Entry>)> {
-        let file = open_for_append(path)
-            .map_err(|e| Error::io(path, "cannot open the delivery log for writing", e))?;
+        let file = open_for_append(path, "cannot open the delivery log for writing")?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -844,13 +865,10 @@ impl DeliveryLog {
         }
 
         let journal_path = journal_path(path);
-        let journal_file = open_for_append(&journal_path).map_err(|e| {
-            Error::io(
-                &journal_path,
-                "cannot open the delivery log journal for writing",
-                e,
-            )
-        })?;
+        let journal_file = open_for_append(
+            &journal_path,
+            "cannot open the delivery log journal for writing",
+        )?;
         let journal_bytes = read_all(
             &journal_file,
             &journal_path,
@@ -1729,5 +1747,24 @@ mod tests {
             assert_eq!(fs::read(journal_path(&path)).unwrap(), b"");
             assert_eq!(read(&path).len(), 1 + complete);
         }
+    }
+
+    #[test]
+    fn devices_and_folders_are_refused_not_read_forever() {
+        // /dev/zero and /dev/full read as endless zeros: reading one as a log would never end.
+        for device in ["/dev/zero", "/dev/full"] {
+            let path = Path::new(device);
+            if !path.exists() {
+                continue;
+            }
+            let error = History::read(path).unwrap_err().to_string();
+            assert!(error.contains("is not an ordinary file"), "{error}");
+            let error = DeliveryLog::open(path).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{error}");
+            assert!(error.to_string().contains("--log"), "{error}");
+        }
+        let dir = tmp();
+        let error = History::read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is not an ordinary file"), "{error}");
     }
 }

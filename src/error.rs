@@ -113,9 +113,11 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Keep it to one line whatever the message holds (a relay reply, a cell value).
+        // Keep it to one line whatever the message or the location holds (a relay reply, a
+        // cell value, a header cell with a line break in it).
+        let location = self.location.to_string().replace(['\r', '\n'], " ");
         let message = self.message.replace(['\r', '\n'], " ");
-        write!(f, "{}: {}", self.location, message)
+        write!(f, "{location}: {message}")
     }
 }
 
@@ -211,6 +213,8 @@ mod tests {
     fn problem_is_one_line() {
         let p = Problem::new(Location::file("x.csv").row(2), "bad\r\nvalue");
         assert_eq!(p.to_string(), "x.csv, row 2: bad  value");
+        let p = Problem::new(Location::file("x.csv").row(2).column("two\nlines"), "bad");
+        assert_eq!(p.to_string(), "x.csv, row 2, column \"two lines\": bad");
     }
 
     #[test]

@@ -25,6 +25,10 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 /// The hint for any encoding problem: spreadsheets export UTF-8 under this name.
 const SAVE_AS_UTF8: &str = "save the file as 'CSV UTF-8' in your spreadsheet";
+/// The most a cell may hold, in bytes of UTF-8. A name, a salutation or a paragraph for one
+/// addressee is a few kilobytes at most; a cell of megabytes is a paste gone wrong or a hostile
+/// file, and would be copied into every header and part it is used in.
+pub const MAX_CELL_BYTES: usize = 1024 * 1024;
 
 /// The columns of a recipients file that have a name, shared by every row.
 #[derive(Debug)]
@@ -286,6 +290,20 @@ impl Recipients {
         let mut stray_reported = false;
         for (position, cell) in self.record.iter().enumerate() {
             match self.raw_names.get(position).filter(|name| !name.is_empty()) {
+                Some(name) if cell.len() > MAX_CELL_BYTES => {
+                    problems.push(Problem::new(
+                        self.location().row(row).column(name.as_str()),
+                        format!(
+                            "this cell holds {:.1} MB of text, more than the {} MB a cell may \
+                             hold; shorten it in the spreadsheet (a long text belongs in a \
+                             template partial or an attachment)",
+                            cell.len() as f64 / 1e6,
+                            MAX_CELL_BYTES / (1024 * 1024)
+                        ),
+                    ));
+                    readable[values.len()] = false;
+                    values.push(String::new());
+                }
                 Some(name) => match std::str::from_utf8(cell) {
                     Ok(text) => values.push(text.trim().to_owned()),
                     Err(_) => {
@@ -1080,6 +1098,33 @@ mod tests {
             error
                 .to_string()
                 .starts_with("recipients.csv: could not read the recipients file: ")
+        );
+    }
+
+    #[test]
+    fn oversized_cells_are_problems_naming_row_and_column() {
+        let big = "x".repeat(MAX_CELL_BYTES + 1);
+        let fits = "y".repeat(MAX_CELL_BYTES);
+        let content = format!("email,note\na@x.example,{big}\nb@x.example,{fits}\n");
+        with_file(content.as_bytes(), |opened| {
+            let results: Vec<_> = opened.unwrap().collect();
+            let problems = results[0].as_ref().unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(
+                problems[0].to_string(),
+                "recipients.csv, row 2, column \"note\": this cell holds 1.0 MB of text, more than the 1 MB a cell may hold; shorten it in the spreadsheet (a long text belongs in a template partial or an attachment)"
+            );
+            assert_eq!(
+                results[1].as_ref().unwrap().get("note"),
+                Some(fits.as_str())
+            );
+        });
+        // An oversized address is refused for its size, not echoed back in full.
+        let content = format!("email\n{big}@x.example\n");
+        let problems = row_problems(content.as_bytes());
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("recipients.csv, row 2, column \"email\": this cell holds")
         );
     }
 

@@ -7,7 +7,7 @@
 //! ([`crate::markdown::escape_literal`]), which makes them come out HTML-escaped in the HTML
 //! part and exactly as typed in the text part.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use handlebars::{
@@ -321,6 +321,7 @@ impl Variant {
                 first_line: key_line(key),
                 exact_columns: false,
             };
+            refuse_decorators(value, &origin)?;
             variant
                 .front
                 .register_template_string(&name, value)
@@ -336,10 +337,24 @@ impl Variant {
         if let Some(reply_to) = &front.reply_to {
             add("reply_to", 0, Field::ReplyTo, reply_to)?;
         }
-        for (i, cc) in front.cc.into_vec().iter().enumerate() {
+        // Split into addresses before rendering, so that a row value (a name with a comma, or
+        // a hostile "x <a@b>, y") stays inside its address and can never add a recipient.
+        let cc: Vec<String> = front
+            .cc
+            .into_vec()
+            .iter()
+            .flat_map(|v| split_addresses(v))
+            .collect();
+        for (i, cc) in cc.iter().enumerate() {
             add("cc", i + 1, Field::Cc, cc)?;
         }
-        for (i, bcc) in front.bcc.into_vec().iter().enumerate() {
+        let bcc: Vec<String> = front
+            .bcc
+            .into_vec()
+            .iter()
+            .flat_map(|v| split_addresses(v))
+            .collect();
+        for (i, bcc) in bcc.iter().enumerate() {
             add("bcc", i + 1, Field::Bcc, bcc)?;
         }
         for (i, a) in front.attachments.iter().enumerate() {
@@ -354,6 +369,7 @@ impl Variant {
             first_line: body_first_line,
             exact_columns: true,
         };
+        refuse_decorators(body_text, &body_origin)?;
         variant
             .body
             .register_template_string(BODY, body_text)
@@ -367,6 +383,7 @@ impl Variant {
                 first_line: 1,
                 exact_columns: true,
             };
+            refuse_decorators(&text, &origin)?;
             variant
                 .body
                 .register_partial(name, text)
@@ -375,6 +392,65 @@ impl Variant {
         }
         Ok(variant)
     }
+}
+
+/// Splits a front-matter address list template (`"a@x.example, {{name}} <b@x.example>"`) on
+/// `,` and `;` outside quotes, angle brackets and `{{...}}` expressions; empty items are dropped.
+fn split_addresses(template: &str) -> Vec<String> {
+    let mut items = vec![String::new()];
+    let (mut quoted, mut angle, mut expression) = (false, false, false);
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        let current = items.last_mut().expect("never empty");
+        current.push(c);
+        match c {
+            '{' if !expression && chars.peek() == Some(&'{') => expression = true,
+            '}' if expression && chars.peek() == Some(&'}') => {
+                current.push('}');
+                chars.next();
+                while chars.peek() == Some(&'}') {
+                    current.push('}');
+                    chars.next();
+                }
+                expression = false;
+            }
+            _ if expression => {}
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' | ';' if !quoted && !angle => {
+                current.pop();
+                items.push(String::new());
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// Handlebars decorators (`{{#*inline "x"}}`, `{{* name}}`) are refused: an inline partial
+/// that includes itself recurses until the stack overflows, which no error can report. Letters
+/// have no need for them: partials are `.md` files, checked for cycles.
+fn refuse_decorators(text: &str, origin: &Origin) -> Result<(), Error> {
+    let found = text.match_indices("{{").find(|(i, _)| {
+        let rest = text[i + 2..].trim_start_matches('~').trim_start();
+        rest.strip_prefix('#')
+            .unwrap_or(rest)
+            .trim_start()
+            .starts_with('*')
+    });
+    let Some((at, _)) = found else {
+        return Ok(());
+    };
+    let line = origin.first_line + text[..at].matches('\n').count();
+    Err(Error::input(
+        Location::file(&origin.file).line(line),
+        "inline partials and other decorators ({{#*inline}}, {{*...}}) are not supported, as one that includes itself would never end; put the text in a .md partial beside the letter and include it with {{> name}}",
+    ))
 }
 
 fn index_suffix(index: usize) -> String {
@@ -704,27 +780,36 @@ impl TemplateFiles {
                 .or_default()
                 .extend(included_partials(&text).into_iter().map(|n| (n, path)));
         }
+        // Depth-first, each partial finished once: linear in the includes, however they are
+        // wired (following every path instead would take exponential time on some graphs).
         // BTreeMap: in name order, so the same folder always gets the same message.
-        for &start in graph.keys() {
-            let mut stack = vec![vec![start.to_owned()]];
-            while let Some(chain) = stack.pop() {
-                let node = chain.last().map_or("", String::as_str);
-                for (next, file) in graph.get(node).into_iter().flatten() {
-                    if next == start {
-                        let file = file.file_name().unwrap_or_default();
-                        return Err(Error::input(
-                            Location::file(display_folder.join(file)),
-                            format!(
-                                "the partial includes itself ({} → {next}), which would never end; remove the {{{{> {next}}}}}",
-                                chain.join(" → ")
-                            ),
-                        ));
-                    }
-                    if !chain.contains(next) && chain.len() < 64 {
-                        let mut longer = chain.clone();
-                        longer.push(next.clone());
-                        stack.push(longer);
-                    }
+        let starts: Vec<&str> = graph.keys().copied().collect();
+        let mut finished: HashSet<&str> = HashSet::new();
+        for start in starts {
+            // The partials being expanded, each with the index of its next include to follow.
+            let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+            while let Some((node, next)) = path.last_mut() {
+                let node: &str = node;
+                let Some((target, file)) = graph[node].get(*next).map(|(n, f)| (n.as_str(), *f))
+                else {
+                    finished.insert(node);
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                if let Some(at) = path.iter().position(|(n, _)| *n == target) {
+                    let chain: Vec<&str> = path[at..].iter().map(|(n, _)| *n).collect();
+                    let file = file.file_name().unwrap_or_default();
+                    return Err(Error::input(
+                        Location::file(display_folder.join(file)),
+                        format!(
+                            "the partial includes itself ({} → {target}), which would never end; remove the {{{{> {target}}}}}",
+                            chain.join(" → ")
+                        ),
+                    ));
+                }
+                if graph.contains_key(target) && !finished.contains(target) {
+                    path.push((target, 0));
                 }
             }
         }
@@ -805,6 +890,125 @@ mod tests {
             included_partials("a {{> statement}} b {{~> annex.fr }} {{not}} {{#> layout}}"),
             vec!["statement", "annex.fr"]
         );
+    }
+
+    /// A templates folder with `letter.hbs` and the given partials; returns the load result.
+    fn load(letter: &str, partials: &[(&str, &str)]) -> Result<Templates, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("letter.hbs"), letter).unwrap();
+        for (name, text) in partials {
+            std::fs::write(dir.path().join(format!("{name}.md")), text).unwrap();
+        }
+        Templates::load(
+            &dir.path().join("letter.hbs"),
+            Path::new("templates/letter.hbs"),
+            &["email".to_owned()],
+            Path::new("recipients.csv"),
+        )
+    }
+
+    #[test]
+    fn inline_partials_are_refused_before_they_can_recurse() {
+        let looping = "{{#*inline \"loop\"}}a{{> loop}}{{/inline}}{{> loop}}";
+        let err = load(
+            &format!("+++\nsubject = \"S\"\n+++\nDear all,\n\n{looping}\n"),
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("templates/letter.hbs, line 6: inline partials"),
+            "{err}"
+        );
+        let err = load(
+            "+++\nsubject = \"S\"\n+++\n{{> p}}\n",
+            &[("p", "x\n{{~ * log}}")],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string().starts_with("templates/p.md, line 2:"),
+            "{err}"
+        );
+        let err = load(&format!("+++\nsubject = '{looping}'\n+++\nx\n"), &[])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().starts_with("templates/letter.hbs, line 2:"),
+            "{err}"
+        );
+        // Ordinary blocks and partials are untouched.
+        assert!(
+            load(
+                "+++\nsubject = \"S\"\n+++\n{{#if email}}{{> p}}{{/if}} 2 * 3\n",
+                &[("p", "x")]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn partial_cycles_are_found_quickly_in_any_shape() {
+        let letter = "+++\nsubject = \"S\"\n+++\n{{> p0}}\n";
+        // Every partial includes every later one: 2^29 paths, no cycle.
+        let texts: Vec<(String, String)> = (0..30)
+            .map(|i| {
+                let includes: String = (i + 1..30).map(|j| format!("{{{{> p{j}}}}}")).collect();
+                (format!("p{i}"), includes)
+            })
+            .collect();
+        let partials: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let started = std::time::Instant::now();
+        assert!(load(letter, &partials).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Closing the loop from the last back to the first is found, naming the chain.
+        let mut looped = partials.clone();
+        looped[29] = ("p29", "{{> p0}}");
+        let err = load(letter, &looped).err().unwrap().to_string();
+        assert!(
+            err.starts_with("templates/p29.md: the partial includes itself (p0 → p1 → "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("p29 → p0), which would never end; remove the {{> p0}}"),
+            "{err}"
+        );
+        let err = load(letter, &[("p0", "{{> p0}}")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "templates/p0.md: the partial includes itself (p0 → p0), which would never end; remove the {{> p0}}"
+        );
+    }
+
+    #[test]
+    fn address_lists_are_split_before_rendering() {
+        assert_eq!(
+            split_addresses(
+                "a@x.example; \"Doe, J\" <j@x.example>, Office of {{name}} <o@x.example>"
+            ),
+            [
+                "a@x.example",
+                "\"Doe, J\" <j@x.example>",
+                "Office of {{name}} <o@x.example>"
+            ]
+        );
+        assert_eq!(
+            split_addresses(
+                "{{default assistant \"a@x.example, b@x.example\"}},{{{raw}}} <r@x.example>;;"
+            ),
+            [
+                "{{default assistant \"a@x.example, b@x.example\"}}",
+                "{{{raw}}} <r@x.example>"
+            ]
+        );
+        assert!(split_addresses(" , ; ").is_empty());
     }
 
     #[test]

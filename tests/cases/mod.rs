@@ -1,8 +1,12 @@
+mod accounting;
 mod bad_input;
 mod check;
+mod crash_campaign;
 mod init;
 mod letters;
+mod limits;
 mod preview;
+mod properties;
 mod report;
 mod resume;
 mod secrets;
@@ -10,3 +14,5 @@ mod send;
 mod send_faults;
 mod send_options;
 mod smtp_server;
+mod soak;
+mod tls_trust;
