@@ -318,8 +318,8 @@ pub fn compose(
         Some(test) => (Mailbox::new(None, test.clone()), Vec::new(), Vec::new()),
         None => (to, cc, bcc),
     };
-    let text = markdown::to_text(&letter.body);
-    let html = markdown::to_html_document(&letter.body, &subject, letter.language.as_deref());
+    let (text, html) =
+        markdown::to_text_and_html_document(&letter.body, &subject, letter.language.as_deref());
 
     let composed = Composed {
         row: recipient.row(),
