@@ -11,7 +11,10 @@
 //!   (group commit, see `DurableAppend`).
 //! * **Intent journal.** Before a message's data goes to the relay, [`DeliveryLog::begin`]
 //!   appends `offset,row,email,organisation,message_id` to `<log>.inflight`, where `offset` is
-//!   the log's length at that moment. If envoi dies after the relay took the letter but before
+//!   the log's length at that moment. `begin` comes in two halves so that the sync need not
+//!   hold up the relay: [`DeliveryLog::announce`] writes the intent when the message's SMTP
+//!   transaction starts, a background thread syncs it while MAIL, RCPT and DATA travel, and
+//!   [`DeliveryLog::confirm`] returns once it is on disk, before the message's data goes out. If envoi dies after the relay took the letter but before
 //!   its `sent` row reached the log, the intent has no outcome after its offset, and the next
 //!   [`DeliveryLog::open`] records it `unknown`, which `send` does not send again unless told to.
 //! * **One writer.** A [`DeliveryLog`] holds an exclusive lock on the log file for its lifetime,
@@ -24,7 +27,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::JoinHandle;
 
 use chrono::{SecondsFormat, Utc};
 
@@ -251,7 +255,7 @@ fn header_line() -> Vec<u8> {
 }
 
 /// The intent journal that sits next to a log.
-fn journal_path(log: &Path) -> PathBuf {
+pub fn journal_path(log: &Path) -> PathBuf {
     let mut name = log.as_os_str().to_owned();
     name.push(JOURNAL_SUFFIX);
     PathBuf::from(name)
@@ -630,9 +634,13 @@ struct DurableAppend {
     what: &'static str,
     file: File,
     written: Mutex<Written>,
+    /// Signalled when a line is written, or when flushing ahead should stop.
+    written_changed: Condvar,
     synced: Mutex<Synced>,
     synced_changed: Condvar,
     failure: OnceLock<String>,
+    /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
+    stop_flushing: AtomicBool,
 }
 
 struct Written {
@@ -657,12 +665,14 @@ impl DurableAppend {
             what,
             file,
             written: Mutex::new(Written { len, seq: 0 }),
+            written_changed: Condvar::new(),
             synced: Mutex::new(Synced {
                 seq: 0,
                 leader: false,
             }),
             synced_changed: Condvar::new(),
             failure: OnceLock::new(),
+            stop_flushing: AtomicBool::new(false),
         }
     }
 
@@ -695,19 +705,59 @@ impl DurableAppend {
 
     /// Appends one whole line and returns once it is on disk.
     fn append(&self, line: &[u8]) -> Result<()> {
-        let seq = {
-            let mut written = lock(&self.written);
-            self.check()?;
-            if let Err(error) = (&self.file).write_all(line) {
-                // Cut off a partial line so that the file still ends at a line boundary.
-                let _ = self.file.set_len(written.len);
-                return Err(self.fail(error));
-            }
-            written.len += line.len() as u64;
-            written.seq += 1;
-            written.seq
-        };
+        let seq = self.write(line)?;
         self.wait_durable(seq)
+    }
+
+    /// Writes one whole line and returns its number, for [`wait_durable`](Self::wait_durable);
+    /// the line is in the file but not yet surely on disk.
+    fn write(&self, line: &[u8]) -> Result<u64> {
+        let mut written = lock(&self.written);
+        self.check()?;
+        if let Err(error) = (&self.file).write_all(line) {
+            // Cut off a partial line so that the file still ends at a line boundary.
+            let _ = self.file.set_len(written.len);
+            return Err(self.fail(error));
+        }
+        written.len += line.len() as u64;
+        written.seq += 1;
+        self.written_changed.notify_all();
+        Ok(written.seq)
+    }
+
+    /// Syncs every line as soon as it is written, until [`stop`](Self::stop) is called, so that
+    /// a writer waiting for its line finds the sync done or under way. Runs on its own thread;
+    /// it is one more participant in the group commit, so it changes when syncs happen, never
+    /// what an appender waits for. After a failed sync the file is failed and this returns.
+    fn flush_ahead(&self) {
+        let mut covered = 0;
+        loop {
+            let target = {
+                let mut written = lock(&self.written);
+                while written.seq <= covered && !self.stop_flushing.load(Ordering::SeqCst) {
+                    written = self
+                        .written_changed
+                        .wait(written)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if written.seq <= covered {
+                    return;
+                }
+                written.seq
+            };
+            if self.wait_durable(target).is_err() {
+                return;
+            }
+            covered = target;
+        }
+    }
+
+    /// Ends [`flush_ahead`](Self::flush_ahead) once what was written is synced.
+    fn stop(&self) {
+        // Under the lock, so the flusher cannot check the flag, miss this wake-up, then wait.
+        let _written = lock(&self.written);
+        self.stop_flushing.store(true, Ordering::SeqCst);
+        self.written_changed.notify_all();
     }
 
     /// Waits until line `seq` is covered by a completed sync, leading one if none is running.
@@ -797,11 +847,21 @@ fn read_all(file: &File, path: &Path, what: &'static str) -> Result<Vec<u8>> {
 pub struct DeliveryLog {
     path: PathBuf,
     log: DurableAppend,
-    journal: DurableAppend,
+    journal: Arc<DurableAppend>,
+    /// The thread that syncs announced intents ahead of their [`confirm`](Self::confirm).
+    flusher: Mutex<Option<JoinHandle<()>>>,
     /// Recipients (lower-cased address) whose handover began and whose outcome is not recorded.
     pending: Mutex<HashSet<String>>,
     repairs: Vec<String>,
     closed: AtomicBool,
+}
+
+/// An intent written by [`DeliveryLog::announce`], to be [`confirm`](DeliveryLog::confirm)ed
+/// before the message's data goes to the relay.
+#[derive(Debug)]
+#[must_use = "the intent must be confirmed on disk before the message's data goes out"]
+pub struct Announced {
+    seq: u64,
 }
 
 impl fmt::Debug for DeliveryLog {
@@ -908,10 +968,21 @@ impl DeliveryLog {
             journal.truncate(0)?;
         }
 
+        let journal = Arc::new(journal);
+        // Without the thread (the system refused one) every confirm syncs for itself: slower,
+        // exactly as safe.
+        let flusher = std::thread::Builder::new()
+            .name("envoi-journal".into())
+            .spawn({
+                let journal = Arc::clone(&journal);
+                move || journal.flush_ahead()
+            })
+            .ok();
         let delivery_log = DeliveryLog {
             path: path.to_path_buf(),
             log,
             journal,
+            flusher: Mutex::new(flusher),
             pending: Mutex::new(HashSet::new()),
             repairs,
             closed: AtomicBool::new(false),
@@ -921,6 +992,7 @@ impl DeliveryLog {
 
     /// Records that a message is about to be handed to the relay; on disk before it returns.
     /// Call it before sending the message data, and [`record`](Self::record) its outcome after.
+    /// The same as [`announce`](Self::announce) then [`confirm`](Self::confirm).
     pub fn begin(
         &self,
         row: usize,
@@ -928,6 +1000,22 @@ impl DeliveryLog {
         organisation: &str,
         message_id: &str,
     ) -> Result<()> {
+        let announced = self.announce(row, email, organisation, message_id)?;
+        self.confirm(announced)
+    }
+
+    /// The first half of [`begin`](Self::begin): writes the intent to the journal and returns
+    /// without waiting for the disk; a background thread syncs it meanwhile. Call it when the
+    /// message's transaction starts, then [`confirm`](Self::confirm) before its data goes out.
+    /// Every announced message must get an outcome [`record`](Self::record)ed (an attempt that
+    /// failed before the data counts), or the next [`open`](Self::open) logs it `unknown`.
+    pub fn announce(
+        &self,
+        row: usize,
+        email: &str,
+        organisation: &str,
+        message_id: &str,
+    ) -> Result<Announced> {
         // A letter must not go out if its outcome could not be logged.
         self.log.check()?;
         lock(&self.pending).insert(email_key(email));
@@ -938,7 +1026,14 @@ impl DeliveryLog {
             organisation: organisation.to_string(),
             message_id: message_id.to_string(),
         };
-        self.journal.append(&intent.to_line())
+        let seq = self.journal.write(&intent.to_line())?;
+        Ok(Announced { seq })
+    }
+
+    /// The second half of [`begin`](Self::begin): returns once the announced intent is on disk
+    /// (at once, when the background sync already covered it).
+    pub fn confirm(&self, announced: Announced) -> Result<()> {
+        self.journal.wait_durable(announced.seq)
     }
 
     /// Appends an outcome; on disk before it returns.
@@ -968,6 +1063,10 @@ impl DeliveryLog {
     fn finish(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        self.journal.stop();
+        if let Some(flusher) = lock(&self.flusher).take() {
+            let _ = flusher.join();
         }
         // With an outcome missing (or not surely on disk), the journal stays for the next open.
         if self.log.check().is_err() || !lock(&self.pending).is_empty() {
@@ -1316,6 +1415,64 @@ mod tests {
     }
 
     #[test]
+    fn an_announced_intent_counts_from_the_moment_it_is_written() {
+        let dir = tmp();
+        let path = dir.path().join("log.csv");
+        let log = open(&path);
+        let announced = log.announce(3, "c@x.example", "C", "<c.3@x>").unwrap();
+        // Written at once, before any confirm: a crash from here on finds it.
+        let journal = fs::read_to_string(journal_path(&path)).unwrap();
+        assert!(
+            journal.ends_with(",3,c@x.example,C,<c.3@x>\n"),
+            "{journal:?}"
+        );
+        log.confirm(announced).unwrap();
+        drop(log);
+
+        let (log, appended) = DeliveryLog::open(&path).unwrap();
+        assert_eq!(appended.len(), 1);
+        assert_eq!(
+            (appended[0].row, appended[0].status, appended[0].attempts),
+            (3, Status::Unknown, 1)
+        );
+        // With its outcome recorded, an announced letter leaves nothing behind.
+        let announced = log.announce(4, "d@x.example", "D", "<d>").unwrap();
+        log.confirm(announced).unwrap();
+        log.record(&Entry::now(4, "d@x.example", "D", Status::Failed))
+            .unwrap();
+        log.close().unwrap();
+        assert_eq!(fs::read(journal_path(&path)).unwrap(), b"");
+        let (log, appended) = DeliveryLog::open(&path).unwrap();
+        assert!(appended.is_empty(), "{appended:?}");
+        drop(log);
+    }
+
+    #[test]
+    fn flushing_ahead_syncs_what_nobody_waits_for_and_stops_when_told() {
+        let dir = tmp();
+        let path = dir.path().join("journal");
+        let file = open_for_append(&path, "cannot open the journal").unwrap();
+        let journal = Arc::new(DurableAppend::new(&path, "delivery log journal", file, 0));
+        let flusher = std::thread::spawn({
+            let journal = Arc::clone(&journal);
+            move || journal.flush_ahead()
+        });
+        for i in 0..20 {
+            journal.write(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        // No one waits for those lines; the flusher syncs them on its own.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while lock(&journal.synced).seq < 20 {
+            assert!(std::time::Instant::now() < deadline, "lines never synced");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        journal.wait_durable(20).unwrap();
+        journal.stop();
+        flusher.join().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 20);
+    }
+
+    #[test]
     fn retries_of_one_letter_give_one_unknown_counting_the_attempts() {
         let dir = tmp();
         let path = dir.path().join("log.csv");
@@ -1451,7 +1608,15 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..EACH {
                         let email = format!("t{t}-{i}@x.example");
-                        log.begin(i + 2, &email, "Org, \"quoted\"", "<id>").unwrap();
+                        if t % 2 == 0 {
+                            log.begin(i + 2, &email, "Org, \"quoted\"", "<id>").unwrap();
+                        } else {
+                            // As `send` does it: announce, (the envelope), confirm.
+                            let announced = log
+                                .announce(i + 2, &email, "Org, \"quoted\"", "<id>")
+                                .unwrap();
+                            log.confirm(announced).unwrap();
+                        }
                         let entry = Entry::now(i + 2, &email, "Org, \"quoted\"", Status::Sent)
                             .with_detail(&format!("queued as {t}/{i}, ok"))
                             .with_attempts(1);

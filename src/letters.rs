@@ -15,6 +15,9 @@ use crate::error::{Error, Location, Problem};
 use crate::recipients::Recipients;
 use crate::template::Templates;
 
+/// What every command says about a recipients file with a header and no rows.
+pub const NO_RECIPIENTS: &str = "has a header row but no recipients; add one row per addressee";
+
 /// An opened campaign with its templates compiled.
 pub struct Pipeline {
     pub campaign: Campaign,
@@ -117,6 +120,22 @@ impl Pipeline {
             })
             .take(filter.limit.unwrap_or(usize::MAX));
         Ok(letters)
+    }
+
+    /// A recipients file with a header and no rows is refused before anything is written:
+    /// there is nothing to preview or send, and the user should hear that plainly.
+    pub fn require_recipients(&self) -> Result<(), Error> {
+        let mut recipients = Recipients::open(
+            &self.campaign.path(self.campaign.recipients_display()),
+            self.campaign.recipients_display(),
+        )?;
+        match recipients.next() {
+            Some(_) => Ok(()),
+            None => Err(Error::input(
+                Location::file(self.campaign.recipients_display()),
+                NO_RECIPIENTS,
+            )),
+        }
     }
 
     /// `--row N` naming a row the file does not have is a mistake worth stopping for.

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     match envoi::cli::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
+            // The summary alone ("2 problems found") would not say what to correct.
             for problem in err.problems() {
                 eprintln!("{problem}");
             }

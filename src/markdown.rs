@@ -41,6 +41,28 @@ fn parser(markdown: &str) -> Parser<'_> {
 /// `title` is HTML-escaped; `lang` is used only if it looks like a language tag (letters,
 /// digits and `-`), and is otherwise left out.
 pub fn to_html_document(markdown: &str, title: &str, lang: Option<&str>) -> String {
+    html_document(&to_html_fragment(markdown), title, lang)
+}
+
+/// Both parts of a letter from one parse of its Markdown: `(to_text, to_html_document)`.
+/// Parsing was a fifth of the time it took to compose a letter, and each part parsed anew.
+pub fn to_text_and_html_document(
+    markdown: &str,
+    title: &str,
+    lang: Option<&str>,
+) -> (String, String) {
+    let events: Vec<Event<'_>> = parser(markdown).collect();
+    let mut writer = TextWriter::default();
+    for event in events.iter().cloned() {
+        writer.event(event);
+    }
+    let mut fragment = String::with_capacity(markdown.len() + markdown.len() / 2);
+    html::push_html(&mut fragment, events.into_iter());
+    (writer.finish(), html_document(&fragment, title, lang))
+}
+
+/// The document around a rendered fragment.
+fn html_document(fragment: &str, title: &str, lang: Option<&str>) -> String {
     let lang_attr = match lang {
         Some(lang) if is_language_tag(lang) => format!(" lang=\"{}\"", escape_html(lang)),
         _ => String::new(),
@@ -56,12 +78,11 @@ pub fn to_html_document(markdown: &str, title: &str, lang: Option<&str>) -> Stri
          </head>\n\
          <body>\n\
          <div class=\"letter\" style=\"{LETTER_STYLE}\">\n\
-         {body}\
+         {fragment}\
          </div>\n\
          </body>\n\
          </html>\n",
         title = escape_html(title),
-        body = to_html_fragment(markdown),
     )
 }
 
@@ -492,6 +513,25 @@ impl TextWriter {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn one_parse_gives_both_parts_exactly() {
+        let bundled = concat!(
+            include_str!("../templates/letter.fr.hbs"),
+            "\n",
+            include_str!("../templates/statement.md"),
+            "\n# Heading\n\n1. one\n2. [two](https://x.example)\n\n> quoted `code`\n\n---\n"
+        );
+        for lang in [None, Some("fr"), Some("bad\"tag")] {
+            assert_eq!(
+                to_text_and_html_document(bundled, "Sujet <&>", lang),
+                (
+                    to_text(bundled),
+                    to_html_document(bundled, "Sujet <&>", lang)
+                )
+            );
+        }
+    }
 
     /// A letter body with a CSV value put where a template would put it.
     fn letter_with(value: &str) -> String {

@@ -3,8 +3,8 @@
 //! [`Recipients::open`] reads the header and settles everything that concerns the whole file
 //! (delimiter, BOM, line endings, unclosed quotes, the `email` column); iterating it then yields
 //! one [`Recipient`] per data row, or every problem of a bad row, so that `check` can list them
-//! all. Memory does not grow with the number of rows, except for the set of addresses already
-//! seen (to catch an addressee listed twice).
+//! all. Memory does not grow with the number of rows, except for a 16-byte digest of each
+//! address already seen (to catch an addressee listed twice).
 //!
 //! Rows are numbered as a spreadsheet shows them: the header is row 1, a quoted cell that spans
 //! several lines is still one row, and blank lines count as rows (they are skipped silently).
@@ -21,6 +21,22 @@ use csv::{ByteRecord, ReaderBuilder, Terminator};
 use crate::error::{Error, Location, Problem};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The first 96 bits of SHA-256 of an address: two different addresses share one with
+/// probability 2^-96 per pair (below 10^-19 for a million rows), so a duplicate reported is a
+/// real duplicate. With the row as `u32`, an entry of the map is 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct AddressDigest([u8; 12]);
+
+impl AddressDigest {
+    fn of(address: &str) -> AddressDigest {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(address.as_bytes());
+        let mut first = [0; 12];
+        first.copy_from_slice(&digest[..12]);
+        AddressDigest(first)
+    }
+}
 /// Delimiters we detect, in tie-break order (comma wins ties).
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 /// The hint for any encoding problem: spreadsheets export UTF-8 under this name.
@@ -106,8 +122,9 @@ pub struct Recipients {
     /// Header names by position, `""` for unnamed columns.
     raw_names: Vec<String>,
     header_row: usize,
-    /// Lower-cased address -> the row it was first seen in.
-    seen: HashMap<String, usize>,
+    /// Digest of the lower-cased address -> the row it was first seen in. A digest, not the
+    /// address: at 100,000 rows the addresses themselves were most of envoi's memory.
+    seen: HashMap<AddressDigest, u32>,
     done: bool,
 }
 
@@ -122,7 +139,7 @@ impl Recipients {
         let bom = skip_bom(&mut input).map_err(read_error)?;
         let delimiter = detect_delimiter(&mut input).map_err(read_error)?;
         input.seek(SeekFrom::Start(bom)).map_err(read_error)?;
-        prescan(&mut input, delimiter, display).map_err(|e| match e {
+        let lines = prescan(&mut input, delimiter, display).map_err(|e| match e {
             ScanError::Io(e) => read_error(e),
             ScanError::Input(e) => e,
         })?;
@@ -155,7 +172,9 @@ impl Recipients {
             }),
             raw_names: Vec::new(),
             header_row: 1,
-            seen: HashMap::new(),
+            // Sized once, as growing holds the old and the new table at the same time; the cap
+            // keeps a file of blank lines from reserving memory for rows it does not have.
+            seen: HashMap::with_capacity(lines.min(1 << 21)),
             done: false,
         };
         recipients.read_header()?;
@@ -339,6 +358,7 @@ impl Recipients {
             match check_email(&values[layout.email]) {
                 Err(message) => problems.push(Problem::new(email_location(), message)),
                 Ok(key) => {
+                    let key = AddressDigest::of(&key);
                     if let Some(first) = self.seen.get(&key) {
                         problems.push(Problem::new(
                             email_location(),
@@ -349,7 +369,10 @@ impl Recipients {
                             ),
                         ));
                     } else {
-                        self.seen.insert(key, row);
+                        // A spreadsheet stops at 1,048,576 rows; a CSV past 4 billion lines
+                        // would only make the "also in row" number wrong, never hide a row.
+                        self.seen
+                            .insert(key, u32::try_from(row).unwrap_or(u32::MAX));
                     }
                 }
             }
@@ -507,7 +530,8 @@ enum ScanState {
 /// Reads the whole file once, cheaply, for what csv does not report: a quote that is never
 /// closed (csv lets the cell run to the end of the file), and a CR that does not end a line
 /// (old Mac line endings, which we do not read as rows).
-fn prescan(input: &mut impl BufRead, delimiter: u8, display: &Path) -> Result<(), ScanError> {
+/// Returns the number of lines, an upper bound on the number of rows.
+fn prescan(input: &mut impl BufRead, delimiter: u8, display: &Path) -> Result<usize, ScanError> {
     let mut state = ScanState::FieldStart;
     let (mut row, mut column) = (1usize, 0usize);
     let mut opened_at = (1usize, 0usize);
@@ -565,7 +589,7 @@ fn prescan(input: &mut impl BufRead, delimiter: u8, display: &Path) -> Result<()
             ),
         )));
     }
-    Ok(())
+    Ok(row)
 }
 
 /// Checks an `email` cell; returns the key that identifies the addressee (lower case).

@@ -68,17 +68,22 @@ impl Summary {
             let code = if e.code.is_empty() {
                 String::new()
             } else {
-                format!(" {}", e.code)
+                format!("{} ", e.code)
             };
-            let who = if e.organisation.is_empty() {
-                e.email.clone()
-            } else {
-                format!("{} <{}>", e.organisation, e.email)
+            // A row skipped because it could not be read has no address: its row says who.
+            let who = match (e.organisation.is_empty(), e.email.is_empty()) {
+                (_, true) => String::new(),
+                (true, false) => format!("{}: ", e.email),
+                (false, false) => format!("{} <{}>: ", e.organisation, e.email),
             };
             let _ = writeln!(
                 s,
-                "  row {:>4}  {:<8} {who}:{code} {} (attempts: {}, {})",
-                e.row, e.status, e.detail, e.attempts, e.timestamp
+                "  row {:>4}  {:<8} {who}{code}{} (attempts: {}, {})",
+                e.row,
+                e.status.as_str(),
+                e.detail,
+                e.attempts,
+                e.timestamp
             );
         }
         if self.unknown > 0 {

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, TemplateError, handlebars_helper,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson, TemplateError, TemplateErrorReason, handlebars_helper,
 };
 use serde::Deserialize;
 
@@ -151,8 +151,11 @@ impl Templates {
         languages.sort_unstable();
         languages.dedup();
         for lang in std::iter::once("").chain(languages) {
+            // `fr-ca` takes letter.fr-ca.hbs, else letter.fr.hbs, else the plain letter; and
+            // each partial likewise (a variant exists as soon as either file does).
             let letter = files
                 .letter_for(lang)
+                .or_else(|| files.letter_for(primary_language(lang)))
                 .map(|(name, _)| name.clone())
                 .unwrap_or_else(|| file_name.to_owned());
             let variant = Variant::compile(
@@ -213,10 +216,9 @@ impl Templates {
     /// The variant for a language: exact (`fr-ca`), then its primary tag (`fr`), then plain.
     fn variant_for(&self, language: Option<&str>) -> &Variant {
         let language = language.unwrap_or("").to_ascii_lowercase();
-        let primary = language.split('-').next().unwrap_or("");
         self.variants
             .get(&language)
-            .or_else(|| self.variants.get(primary))
+            .or_else(|| self.variants.get(primary_language(&language)))
             .unwrap_or(&self.variants[""])
     }
 
@@ -468,12 +470,54 @@ fn registry(markdown_body: bool) -> Handlebars<'static> {
     } else {
         hb.register_escape_fn(handlebars::no_escape);
     }
-    hb.register_helper("upper", Box::new(upper));
-    hb.register_helper("lower", Box::new(lower));
-    hb.register_helper("default", Box::new(default));
-    hb.register_helper("date", Box::new(date_helper));
-    hb.register_helper("format_date", Box::new(format_date_helper));
+    hb.register_helper("upper", Box::new(Strict(upper)));
+    hb.register_helper("lower", Box::new(Strict(lower)));
+    hb.register_helper("default", Box::new(Strict(default)));
+    hb.register_helper("date", Box::new(Strict(date_helper)));
+    hb.register_helper("format_date", Box::new(Strict(format_date_helper)));
     hb
+}
+
+/// Strict mode for helper arguments too. Handlebars reports `{{upper nmae}}` as "param with
+/// name s required but not found", which tells the user nothing; this names the missing
+/// column, as `{{nmae}}` does.
+struct Strict<H>(H);
+
+impl<H: HelperDef> HelperDef for Strict<H> {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        missing_argument(h)?;
+        self.0.call_inner(h, r, ctx, rc)
+    }
+
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        missing_argument(h)?;
+        self.0.call(h, r, ctx, rc, out)
+    }
+}
+
+fn missing_argument(h: &Helper) -> Result<(), RenderError> {
+    match h
+        .params()
+        .iter()
+        .chain(h.hash().values())
+        .find(|p| p.is_value_missing())
+    {
+        Some(p) => Err(RenderErrorReason::MissingVariable(p.relative_path().cloned()).into()),
+        None => Ok(()),
+    }
 }
 
 handlebars_helper!(upper: |s: str| s.to_uppercase());
@@ -587,7 +631,13 @@ fn template_error(e: &TemplateError, origin: &Origin) -> Error {
         }
         None => location = location.line(origin.first_line),
     }
-    Error::input(location, format!("template syntax error: {}", e.reason()))
+    let reason = match e.reason() {
+        // The parser's own words ("expected identifier, helper_parameter, or
+        // trailing_tilde_to_omit_whitespace") mean nothing to the people who write letters.
+        TemplateErrorReason::InvalidSyntax(_) => "the {{...}} here is not complete or not valid; check that every {{ is closed by }}, and every {{#if ...}} or {{#each ...}} by its {{/if}} or {{/each}}".to_owned(),
+        other => other.to_string(),
+    };
+    Error::input(location, format!("template syntax error: {reason}"))
 }
 
 fn read_text(path: &Path, display: &Path) -> Result<String, Error> {
@@ -679,6 +729,8 @@ impl TemplateFiles {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
+            // Rows' language codes are compared in lower case, so `letter.pt-BR.hbs` serves
+            // a row that says pt-BR (or pt-br).
             if let Some(base) = name.strip_suffix(".md") {
                 let (partial, lang) = split_language(base);
                 files
@@ -717,9 +769,12 @@ impl TemplateFiles {
                 chosen.entry(name).or_insert(path);
             }
         }
-        for (name, l, path) in &self.partials {
-            if !lang.is_empty() && l == lang {
-                chosen.insert(name, path);
+        // The primary tag's file first, so that the exact one (fr-ca over fr) wins.
+        for wanted in [primary_language(lang), lang] {
+            for (name, l, path) in &self.partials {
+                if !wanted.is_empty() && l == wanted {
+                    chosen.insert(name, path);
+                }
             }
         }
         chosen
@@ -729,28 +784,30 @@ impl TemplateFiles {
     }
 
     /// A partial that includes itself, directly or through others, would render forever.
+    /// Language variants share their partial's name, so each edge remembers its file: the
+    /// message names the file that holds the `{{> name}}` closing the loop.
     fn check_partial_cycles(&self, display_folder: &Path) -> Result<(), Error> {
-        let mut graph: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut files: HashMap<&str, &PathBuf> = HashMap::new();
+        // partial name → (included name, the file that includes it)
+        let mut graph: BTreeMap<&str, Vec<(String, &PathBuf)>> = BTreeMap::new();
         for (name, _, path) in &self.partials {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             graph
                 .entry(name)
                 .or_default()
-                .extend(included_partials(&text));
-            files.insert(name, path);
+                .extend(included_partials(&text).into_iter().map(|n| (n, path)));
         }
         // Depth-first, each partial finished once: linear in the includes, however they are
         // wired (following every path instead would take exponential time on some graphs).
-        let mut starts: Vec<&str> = graph.keys().copied().collect();
-        starts.sort_unstable();
+        // BTreeMap: in name order, so the same folder always gets the same message.
+        let starts: Vec<&str> = graph.keys().copied().collect();
         let mut finished: HashSet<&str> = HashSet::new();
         for start in starts {
             // The partials being expanded, each with the index of its next include to follow.
             let mut path: Vec<(&str, usize)> = vec![(start, 0)];
             while let Some((node, next)) = path.last_mut() {
                 let node: &str = node;
-                let Some(target) = graph[node].get(*next).map(String::as_str) else {
+                let Some((target, file)) = graph[node].get(*next).map(|(n, f)| (n.as_str(), *f))
+                else {
                     finished.insert(node);
                     path.pop();
                     continue;
@@ -758,7 +815,7 @@ impl TemplateFiles {
                 *next += 1;
                 if let Some(at) = path.iter().position(|(n, _)| *n == target) {
                     let chain: Vec<&str> = path[at..].iter().map(|(n, _)| *n).collect();
-                    let file = files[node].file_name().unwrap_or_default();
+                    let file = file.file_name().unwrap_or_default();
                     return Err(Error::input(
                         Location::file(display_folder.join(file)),
                         format!(
@@ -789,6 +846,11 @@ fn included_partials(text: &str) -> Vec<String> {
             (!name.is_empty()).then_some(name)
         })
         .collect()
+}
+
+/// `fr-ca` → `fr`; `fr` → `fr`.
+fn primary_language(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or("")
 }
 
 /// `statement.fr` → (`statement`, `fr`); `statement` → (`statement`, ``). Only a suffix that

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::commands::{Outcome, plural};
 use crate::error::{Error, Location, Problem};
-use crate::letters::{Pipeline, RowFilter};
+use crate::letters::{NO_RECIPIENTS, Pipeline, RowFilter};
 use crate::secret::PasswordSource;
 
 pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {
@@ -48,7 +48,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
     if letters == 0 {
         report.add(Problem::new(
             Location::file(pipeline.campaign.recipients_display()),
-            "has a header row but no recipients; add one row per addressee",
+            NO_RECIPIENTS,
         ));
     }
 
@@ -89,7 +89,10 @@ struct ProblemList {
 impl ProblemList {
     fn add(&mut self, problem: Problem) {
         self.total += 1;
-        if problem.location.line.is_some() {
+        // A template problem carries "(rendering <file> row N)"; the same problem on another
+        // row differs only there. Row problems (cells) are pinned to their row and never fold.
+        let rendering = strip_row(&problem.message).len() < problem.message.len();
+        if problem.location.line.is_some() || rendering {
             let key = format!("{}: {}", problem.location, strip_row(&problem.message));
             if let Some((_, count)) = self.repeats.get_mut(&key) {
                 *count += 1;

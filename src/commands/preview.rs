@@ -13,6 +13,7 @@ use crate::letters::{Letter, Pipeline, RowFilter};
 pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error> {
     let pipeline = Pipeline::open(global.campaign_paths(), None)?;
     let filter = RowFilter::new(&args.selection.rows, args.selection.limit);
+    pipeline.require_recipients()?;
     pipeline.check_rows_exist(&filter)?;
     let mut sink: Box<dyn Sink> = match &args.out {
         Some(dir) => Box::new(Outbox::create(&global.dir.join(dir), dir)?),
@@ -38,12 +39,6 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
         }
     }
     sink.finish(shown)?;
-    if shown + bad == 0 {
-        return Err(Error::Reported(format!(
-            "{} has no recipients to preview",
-            pipeline.campaign.recipients_display().display()
-        )));
-    }
     if bad > 0 {
         return Err(Error::Reported(format!(
             "{} could not be rendered (problems above); run envoi check for the full list",
@@ -116,7 +111,8 @@ pub fn readable(c: &Composed) -> String {
     }
     s += &format!("Subject:     {}\n", c.subject);
     for (name, value) in &c.headers {
-        s += &format!("{name}: {value}\n");
+        // In the same column as the other values; a long name still gets one space.
+        s += &format!("{:<12} {value}\n", format!("{name}:"));
     }
     s += &format!("Message-ID:  {}\n", c.message_id);
     s += &format!("Template:    {}\n", c.template.display());
@@ -270,7 +266,7 @@ fn letter_page(c: &Composed, stem: &str) -> String {
         .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", html_escape(v)))
         .collect();
     format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>{}</title><style>body{{margin:0;font-family:system-ui,sans-serif}}table{{margin:1em;border-collapse:collapse}}th{{text-align:right;color:#555;padding:.15em .8em;vertical-align:top}}iframe{{width:100%;height:80vh;border:0;border-top:1px solid #ccc}}</style></head><body><table>{table}<tr><th>File</th><td><a href=\"{stem}.eml\">{stem}.eml</a></td></tr></table><iframe sandbox srcdoc=\"{}\"></iframe></body></html>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>{}</title><style>body{{margin:0;font-family:system-ui,sans-serif}}table{{margin:1em;border-collapse:collapse}}th{{text-align:right;white-space:nowrap;color:#555;padding:.15em .8em;vertical-align:top}}iframe{{width:100%;height:80vh;border:0;border-top:1px solid #ccc}}</style></head><body><table>{table}<tr><th>File</th><td><a href=\"{stem}.eml\">{stem}.eml</a></td></tr></table><iframe sandbox srcdoc=\"{}\"></iframe></body></html>\n",
         html_escape(&c.subject),
         html_escape(&c.html)
     )

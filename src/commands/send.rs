@@ -1,7 +1,7 @@
 //! `envoi send`: check everything, plan from the delivery log, confirm, deliver, summarise.
 
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,15 +51,21 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         .map_err(|e| Error::input(Location::file(config_display).setting("smtp", ""), e))?;
 
     let selection = RowFilter::new(&args.selection.rows, None);
+    pipeline.require_recipients()?;
     pipeline.check_rows_exist(&selection)?;
 
     // The log is opened (and locked) before planning, so that a second `envoi send` on the
     // same log cannot plan from a history that is about to change.
     let log_display = &args.log;
+    let log_path = global.dir.join(log_display);
+    let log_is_new = !log_path.exists();
     let log = match test_to {
         Some(_) => None,
         None => {
-            let (log, recovered) = DeliveryLog::open(&global.dir.join(log_display))?;
+            let (log, recovered) = DeliveryLog::open(&log_path)?;
+            for repair in log.repairs() {
+                eprintln!("warning: {repair}");
+            }
             for entry in &recovered {
                 eprintln!(
                     "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
@@ -69,10 +75,16 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             Some(log)
         }
     };
+    // Declared after `log`, so it is dropped first: the files go while the lock is still held.
+    let mut fresh_log = (log.is_some() && log_is_new).then(|| FreshLog::new(&log_path));
     let history = match &log {
-        Some(_) => History::read(&global.dir.join(log_display))?,
+        Some(_) => History::read(&log_path)?,
         None => History::default(),
     };
+    // A line the history cannot read is a recipient whose status envoi does not know: say so.
+    for warning in history.warnings() {
+        eprintln!("warning: {warning}");
+    }
 
     // Pass 1: render and check every selected letter, and decide which to send.
     let resend = args.resend;
@@ -114,11 +126,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
                 plural(plan.already_done, "letter"),
                 log_display.display()
             )
+        } else if args.selection.limit == Some(0) {
+            "nothing to send: --limit 0 selects no letter".to_owned()
         } else {
-            format!(
-                "nothing to send: {} has no recipients",
-                campaign.recipients_display().display()
-            )
+            "nothing to send: no letter is selected (check --row and --limit)".to_owned()
         };
         println!("{why}");
         return Ok(Outcome::Done);
@@ -126,10 +137,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
 
     if !args.dry_run && !args.yes {
         let sample = pipeline
-            .letters(&RowFilter::new(
-                &[*plan.rows.first().unwrap_or(&0)],
-                Some(1),
-            ))?
+            .letters(&RowFilter::new(&[plan.rows.first().unwrap_or(0)], Some(1)))?
             .find_map(|l| l.result.ok());
         confirm(&plan, &relay, sample.as_ref(), test_to.as_ref())?;
     }
@@ -137,6 +145,11 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let halt = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(&halt);
     let observer = Progress::new(plan.rows.len() as u64, args.dry_run);
+
+    // From here on the run records what it does, so the log stays whatever happens.
+    if let Some(fresh) = fresh_log.take() {
+        fresh.keep();
+    }
 
     // Bad rows are logged as skipped so the log accounts for every recipient.
     let mut skipped = 0;
@@ -165,7 +178,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let report = delivery.run(
         pipeline
             .letters(&selection)?
-            .filter(|l| rows.contains(&l.row))
+            .filter(|l| rows.contains(l.row))
             .filter_map(|l| l.result.ok()),
     );
     observer.done();
@@ -186,12 +199,83 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     })
 }
 
+/// A delivery log that this run created. Exit 2 promises that nothing was sent or written, so
+/// a run refused before it recorded anything (bad rows, no confirmation) removes the log and
+/// its journal again; once sending starts, [`FreshLog::keep`] leaves them.
+struct FreshLog {
+    log: PathBuf,
+    armed: bool,
+}
+
+impl FreshLog {
+    fn new(log: &Path) -> FreshLog {
+        FreshLog {
+            log: log.to_path_buf(),
+            armed: true,
+        }
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for FreshLog {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(crate::delivery_log::journal_path(&self.log));
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
 /// What a run will do, decided before anything is sent.
 #[derive(Default)]
 struct Plan {
-    rows: BTreeSet<usize>,
+    rows: RowSet,
     already_done: usize,
     bad: Vec<(usize, String, String, Vec<Problem>)>,
+}
+
+/// The rows to send, one bit per spreadsheet row: 12 KB for 100,000 rows, where a
+/// `BTreeSet<usize>` took about a megabyte.
+#[derive(Default)]
+struct RowSet {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl RowSet {
+    fn insert(&mut self, row: usize) {
+        let (word, bit) = (row / 64, 1u64 << (row % 64));
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.len += 1;
+        }
+    }
+
+    fn contains(&self, row: usize) -> bool {
+        self.bits
+            .get(row / 64)
+            .is_some_and(|word| word & (1u64 << (row % 64)) != 0)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The lowest row in the set.
+    fn first(&self) -> Option<usize> {
+        let word = self.bits.iter().position(|&w| w != 0)?;
+        Some(word * 64 + self.bits[word].trailing_zeros() as usize)
+    }
 }
 
 fn confirm(
@@ -364,5 +448,28 @@ fn print_summary(
             "delivery log: {} (envoi report shows every letter that did not end sent)",
             log.display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowSet;
+
+    #[test]
+    fn row_set_counts_each_row_once_and_knows_its_first() {
+        let mut rows = RowSet::default();
+        assert!(rows.is_empty());
+        assert_eq!(rows.first(), None);
+        for row in [130, 2, 64, 63, 130, 100_001] {
+            rows.insert(row);
+        }
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.first(), Some(2));
+        for row in [2, 63, 64, 130, 100_001] {
+            assert!(rows.contains(row), "{row}");
+        }
+        for row in [0, 1, 3, 65, 129, 131, 100_000, 1_000_000] {
+            assert!(!rows.contains(row), "{row}");
+        }
     }
 }

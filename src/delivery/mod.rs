@@ -270,16 +270,32 @@ impl Shared<'_> {
         slot: &mut Option<Session>,
         message: &Composed,
     ) -> (Attempt, bool) {
-        let log = self.delivery.log;
-        let attempt = s.send(message, || match log {
-            Some(log) => log
-                .begin(
-                    message.row,
-                    &message.email,
-                    &message.organisation,
-                    &message.message_id,
-                )
-                .map_err(|e| e.to_string()),
+        // The intent is written as the transaction starts, so that its sync runs while MAIL,
+        // RCPT and DATA travel; it is confirmed on disk before the data goes out. Whatever
+        // happens next is logged by the caller, which resolves the intent.
+        let announced = match self.delivery.log {
+            Some(log) => match log.announce(
+                message.row,
+                &message.email,
+                &message.organisation,
+                &message.message_id,
+            ) {
+                Ok(announced) => Some((log, announced)),
+                Err(e) => {
+                    let reason = e.to_string();
+                    return (
+                        Attempt::Fatal {
+                            reply: None,
+                            reason,
+                        },
+                        false,
+                    );
+                }
+            },
+            None => None,
+        };
+        let attempt = s.send(message, || match announced {
+            Some((log, announced)) => log.confirm(announced).map_err(|e| e.to_string()),
             None => Ok(()),
         });
         if s.is_usable()

@@ -57,20 +57,13 @@ impl TestCampaign {
 
     /// `envoi --dir <campaign> <args>`, with a clean environment for the SMTP variables.
     pub fn envoi(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("envoi").expect("envoi binary");
-        cmd.arg("--dir").arg(self.dir.path()).args(args);
-        for var in [
-            "ENVOI_SMTP_HOST",
-            "ENVOI_SMTP_PORT",
-            "ENVOI_SMTP_SECURITY",
-            "ENVOI_SMTP_USER",
-            "ENVOI_SMTP_PASSWORD",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("ENVOI_TODAY", "2024-01-19");
-        cmd
+        super::run::envoi_in(self.dir.path(), args)
+    }
+
+    /// The same command as [`envoi`](Self::envoi), as a plain `std::process::Command`, for
+    /// tests that must spawn envoi and signal it while it runs.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        super::run::process_in(self.dir.path(), args)
     }
 
     /// The `.eml` files `preview --out` wrote, sorted by name.

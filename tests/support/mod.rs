@@ -2,5 +2,8 @@
 #![allow(dead_code)]
 
 pub mod campaign;
+pub mod mail;
 pub mod pki;
+pub mod relay;
+pub mod run;
 pub mod smtp_server;

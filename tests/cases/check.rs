@@ -1,0 +1,102 @@
+//! `envoi check`: every problem of every row in one run, a template problem once, a one-line
+//! summary; and the campaign bundled with envoi passes it.
+
+use crate::support::campaign::TestCampaign;
+use crate::support::run::{bundled_campaign, envoi_in, run};
+
+#[test]
+fn a_good_campaign_is_ready() {
+    let campaign = TestCampaign::new();
+    let check = campaign.run(&["check"]);
+    check.expect_code(0);
+    assert_eq!(check.stdout, "2 letters ready; no problems found\n");
+    assert_eq!(check.stderr, "");
+}
+
+#[test]
+fn every_bad_row_is_listed_in_one_run_then_one_summary_line() {
+    let campaign = TestCampaign::new();
+    campaign.file(
+        "recipients.csv",
+        "email,organisation,name,salutation,language\n\
+         sg@un.example,United Nations,,Your Excellency,\n\
+         sg@@coe.example,Council of Europe,,Dear Secretary General,\n\
+         sg@osce.example,OSCE,,Dear Secretary General,\n\
+         ,OHCHR,,Dear High Commissioner,\n\
+         sg@osce.example,OSCE (copy),,Dear Secretary General,\n",
+    );
+    let check = campaign.run(&["check"]);
+    check.expect_code(2);
+    assert_eq!(
+        check.stdout_lines(),
+        [
+            "recipients.csv, row 3, column \"email\": \"sg@@coe.example\" is not an email address; correct it in the spreadsheet",
+            "recipients.csv, row 5, column \"email\": the email cell is empty; fill in the address or delete the row",
+            "recipients.csv, row 6, column \"email\": \"sg@osce.example\" is also in row 4; each addressee must appear once: delete one of the rows",
+        ]
+    );
+    assert_eq!(
+        check.stderr,
+        "error: 3 problems found (2 of 5 letters ready); nothing was sent. Correct them and run envoi check again\n"
+    );
+}
+
+#[test]
+fn a_template_problem_on_every_row_is_listed_once_with_a_count_and_row_problems_still_show() {
+    let campaign = TestCampaign::new();
+    campaign
+        .file(
+            "recipients.csv",
+            crate::support::campaign::many_recipients(6),
+        )
+        .file(
+            "templates/letter.hbs",
+            "+++\nsubject = \"Statement\"\n+++\n{{salutation}},\n\n{{titel}} {{name}}\n",
+        );
+    let mut csv = campaign.read("recipients.csv");
+    csv.push_str("not-an-address,Organisation 6,John Smith,Dear colleague,\n");
+    campaign.file("recipients.csv", csv);
+
+    let check = campaign.run(&["check"]);
+    check.expect_code(2);
+    assert_eq!(
+        check.stdout_lines(),
+        [
+            "templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipients.csv has no column \"titel\" (its columns: email, organisation, name, salutation, language); add the column or correct the template (rendering recipients.csv row 2)",
+            "recipients.csv, row 8, column \"email\": \"not-an-address\" is not an email address; correct it in the spreadsheet",
+            "  (the same problem as \"templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipien…\" occurs in 5 rows more)",
+        ]
+    );
+    assert_eq!(
+        check.stderr,
+        "error: 7 problems found (0 of 7 letters ready); nothing was sent. Correct them and run envoi check again\n"
+    );
+}
+
+#[test]
+fn the_bundled_campaign_passes_check() {
+    let check = run(envoi_in(bundled_campaign(), &["check"]));
+    check.expect_code(0);
+    assert_eq!(check.stdout, "35 letters ready; no problems found\n");
+    assert_eq!(check.stderr, "");
+}
+
+#[test]
+fn every_letter_of_the_bundled_campaign_renders() {
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let preview = run(envoi_in(bundled_campaign(), &["preview", "--out", out_arg]));
+    preview.expect_code(0);
+    assert_eq!(preview.stderr, "", "no row has a problem");
+    let emls = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert_eq!(emls, 35);
+}
