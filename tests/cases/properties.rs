@@ -224,3 +224,21 @@ fn a_bad_date_format_in_a_template_is_a_problem_not_a_crash() {
         ]
     );
 }
+
+#[test]
+fn a_row_value_holding_the_mime_boundary_cannot_start_a_part() {
+    // Found by `cargo fuzz run template`: boundaries derive from the Message-ID, so they can be
+    // predicted, and a body line starting with one ended the text part early.
+    let plain = composes_faithfully(["r@x.example", "", "Org", "Dear all", "", ""]).unwrap();
+    let text = String::from_utf8_lossy(&plain.bytes).into_owned();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a multipart boundary")
+        .to_owned();
+    let hostile = format!("--{boundary}");
+    let composed = composes_faithfully(["r@x.example", "", "Org", &hostile, "", ""]).unwrap();
+    let bytes = String::from_utf8_lossy(&composed.bytes).into_owned();
+    assert!(!bytes.contains(&format!("boundary=\"{boundary}\"")), "the boundary did not change");
+}
