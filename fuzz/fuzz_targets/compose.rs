@@ -25,7 +25,10 @@ fn pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
     PIPELINE.get_or_init(|| {
         let dir = envoi_fuzz::scratch_dir("compose");
-        let baseline = row("base@x.example", ["Ann Example", "Org", "Dear Ann", "Note", "Office"]);
+        let baseline = row(
+            "base@x.example",
+            ["Ann Example", "Org", "Dear Ann", "Note", "Office"],
+        );
         let csv = checks::recipients_csv(&checks::COLUMNS, &[baseline]);
         checks::write_campaign(&dir, checks::LETTER, checks::STATEMENT, &csv);
         Pipeline::open(
@@ -40,7 +43,10 @@ fn pipeline() -> &'static Pipeline {
 }
 
 fn row(email: &str, values: [&str; 5]) -> Vec<String> {
-    std::iter::once(email).chain(values).map(str::to_owned).collect()
+    std::iter::once(email)
+        .chain(values)
+        .map(str::to_owned)
+        .collect()
 }
 
 fuzz_target!(|input: Row| {
@@ -53,7 +59,10 @@ fuzz_target!(|input: Row| {
         &input.sender,
     ];
     let rows = [
-        row("base@x.example", ["Ann Example", "Org", "Dear Ann", "Note", "Office"]),
+        row(
+            "base@x.example",
+            ["Ann Example", "Org", "Dear Ann", "Note", "Office"],
+        ),
         row("fuzz@x.example", values),
     ];
     let csv = checks::recipients_csv(&checks::COLUMNS, &rows);

@@ -33,9 +33,16 @@ fuzz_target!(|data: &[u8]| {
         match result {
             Ok(recipient) => {
                 let row = recipient.row();
-                assert!(row > last_row && row <= max_row, "row {row} after {last_row}");
+                assert!(
+                    row > last_row && row <= max_row,
+                    "row {row} after {last_row}"
+                );
                 last_row = row;
-                assert!(lettre_address_ok(recipient.email()), "{:?}", recipient.email());
+                assert!(
+                    lettre_address_ok(recipient.email()),
+                    "{:?}",
+                    recipient.email()
+                );
                 for (name, value) in recipient.columns() {
                     assert_eq!(value, value.trim(), "column {name} is not trimmed");
                     assert!(value.len() <= envoi::recipients::MAX_CELL_BYTES);
@@ -43,8 +50,14 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(problems) => {
                 assert!(!problems.is_empty());
-                let row = problems[0].location.row.expect("a row problem names its row");
-                assert!(row > last_row && row <= max_row, "row {row} after {last_row}");
+                let row = problems[0]
+                    .location
+                    .row
+                    .expect("a row problem names its row");
+                assert!(
+                    row > last_row && row <= max_row,
+                    "row {row} after {last_row}"
+                );
                 last_row = row;
                 for problem in &problems {
                     assert_eq!(problem.location.file, Path::new(NAME), "{problem}");

@@ -240,5 +240,8 @@ fn a_row_value_holding_the_mime_boundary_cannot_start_a_part() {
     let hostile = format!("--{boundary}");
     let composed = composes_faithfully(["r@x.example", "", "Org", &hostile, "", ""]).unwrap();
     let bytes = String::from_utf8_lossy(&composed.bytes).into_owned();
-    assert!(!bytes.contains(&format!("boundary=\"{boundary}\"")), "the boundary did not change");
+    assert!(
+        !bytes.contains(&format!("boundary=\"{boundary}\"")),
+        "the boundary did not change"
+    );
 }
