@@ -545,7 +545,7 @@ fn date_helper(
         .and_then(|p| p.value().as_str())
         .unwrap_or("%e %B %Y");
     let date = today()?;
-    out.write(format_localized(date, format, lang_param(h)).trim())?;
+    out.write(format_localized(date, format, lang_param(h))?.trim())?;
     Ok(())
 }
 
@@ -570,7 +570,7 @@ fn format_date_helper(
             "format_date: \"{value}\" is not a date written as YYYY-MM-DD"
         ))
     })?;
-    out.write(format_localized(date, format, lang_param(h)).trim())?;
+    out.write(format_localized(date, format, lang_param(h))?.trim())?;
     Ok(())
 }
 
@@ -587,7 +587,11 @@ fn today() -> Result<chrono::NaiveDate, RenderError> {
     }
 }
 
-fn format_localized(date: chrono::NaiveDate, format: &str, lang: Option<&str>) -> String {
+fn format_localized(
+    date: chrono::NaiveDate,
+    format: &str,
+    lang: Option<&str>,
+) -> Result<String, RenderError> {
     use chrono::Locale;
     let locale = match lang.unwrap_or("en").to_ascii_lowercase().as_str() {
         "fr" => Locale::fr_FR,
@@ -601,7 +605,19 @@ fn format_localized(date: chrono::NaiveDate, format: &str, lang: Option<&str>) -
         "pt" => Locale::pt_PT,
         _ => Locale::en_GB,
     };
-    date.format_localized(format, locale).to_string()
+    // An unknown code (`%Q`) makes chrono's Display fail, which `to_string` would turn into a
+    // panic; writing reports it instead.
+    let mut text = String::new();
+    std::fmt::Write::write_fmt(
+        &mut text,
+        format_args!("{}", date.format_localized(format, locale)),
+    )
+    .map_err(|_| {
+        RenderErrorReason::Other(format!(
+            "\"{format}\" is not a date format; use codes such as %e %B %Y (day, month, year)"
+        ))
+    })?;
+    Ok(text)
 }
 
 fn template_error(e: &TemplateError, origin: &Origin) -> Error {
@@ -1009,6 +1025,20 @@ mod tests {
             ]
         );
         assert!(split_addresses(" , ; ").is_empty());
+    }
+
+    #[test]
+    fn a_bad_date_format_is_an_error_not_a_panic() {
+        // Found by `cargo fuzz run template`: chrono fails on an unknown code.
+        let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 19).unwrap();
+        assert_eq!(
+            format_localized(date, "%e %B %Y", Some("fr")).unwrap(),
+            "19 janvier 2024"
+        );
+        for bad in ["%Q", "%", "%e %"] {
+            let err = format_localized(date, bad, None).unwrap_err();
+            assert!(err.to_string().contains("is not a date format"), "{err}");
+        }
     }
 
     #[test]

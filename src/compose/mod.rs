@@ -487,15 +487,16 @@ fn build(
         .message_id
         .trim_matches(['<', '>'])
         .replace(['@', '.'], "");
+    let parts = [c.text.as_str(), c.html.as_str()];
     let alternative = MultiPart::alternative()
-        .boundary(format!("alt-{seed}"))
+        .boundary(unused_boundary(&format!("alt-{seed}"), &parts))
         .singlepart(text_part(ContentType::TEXT_PLAIN, &c.text))
         .singlepart(text_part(ContentType::TEXT_HTML, &c.html));
     let message = if c.attachments.is_empty() {
         builder.multipart(alternative)
     } else {
         let mut mixed = MultiPart::mixed()
-            .boundary(format!("mix-{seed}"))
+            .boundary(unused_boundary(&format!("mix-{seed}"), &parts))
             .multipart(alternative);
         for a in &c.attachments {
             let body = std::fs::read(&a.path).map_err(|e| {
@@ -518,6 +519,19 @@ fn build(
     })?;
     c.bytes = message.formatted();
     Ok(c)
+}
+
+/// `base`, lengthened until none of `parts` contains it. Boundaries derive from the Message-ID,
+/// so anyone who knows the campaign can predict them; a line of text (a row value, say) that
+/// starts with one would end its part early and begin a part of its own.
+fn unused_boundary(base: &str, parts: &[&str]) -> String {
+    let mut boundary = base.to_owned();
+    let mut n = 0;
+    while parts.iter().any(|part| part.contains(boundary.as_str())) {
+        n += 1;
+        boundary = format!("{base}-{n}");
+    }
+    boundary
 }
 
 /// Why a header cannot be set under `[headers]`, and where it is set instead.
@@ -632,6 +646,16 @@ mod tests {
         assert_eq!(m.name.as_deref(), Some("Səbinə Əliyeva, Office"));
         assert_eq!(parse_mailbox("a@b.example").unwrap().name, None);
         assert!(parse_mailbox("Name <not an address>").is_err());
+    }
+
+    #[test]
+    fn a_boundary_never_occurs_in_the_parts_it_separates() {
+        assert_eq!(unused_boundary("alt-x", &["text", "<p>html</p>"]), "alt-x");
+        assert_eq!(unused_boundary("alt-x", &["--alt-x\n", ""]), "alt-x-1");
+        assert_eq!(
+            unused_boundary("alt-x", &["--alt-x --alt-x-1", "alt-x-2"]),
+            "alt-x-3"
+        );
     }
 
     #[test]

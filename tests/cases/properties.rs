@@ -196,3 +196,52 @@ fn a_backslash_quote_in_a_name_is_kept() {
     // backslash of a row value.
     composes_faithfully(["r@x.example", "\\\"", "", "", "", "C:\\\"x\\\""]).unwrap();
 }
+
+#[test]
+fn a_bad_date_format_in_a_template_is_a_problem_not_a_crash() {
+    // Found by `cargo fuzz run template`: chrono's formatter failed and envoi panicked.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = checks::recipients_csv(&["email"], &[vec!["r@x.example".to_owned()]]);
+    let letter = "+++\nsubject = \"On {{date \\\"%Q\\\"}}\"\n+++\nDear all,\n";
+    checks::write_campaign(dir.path(), letter, "", &csv);
+    let paths = CampaignPaths {
+        dir: dir.path().to_path_buf(),
+        ..CampaignPaths::default()
+    };
+    let pipeline = Pipeline::open(paths, None).unwrap();
+    let all = RowFilter::default();
+    let letter = pipeline.letters(&all).unwrap().next().unwrap();
+    let problems: Vec<String> = letter
+        .result
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "templates/letter.hbs, line 2: \"%Q\" is not a date format; use codes such as %e %B %Y (day, month, year) (rendering recipients.csv row 2)"
+        ]
+    );
+}
+
+#[test]
+fn a_row_value_holding_the_mime_boundary_cannot_start_a_part() {
+    // Found by `cargo fuzz run template`: boundaries derive from the Message-ID, so they can be
+    // predicted, and a body line starting with one ended the text part early.
+    let plain = composes_faithfully(["r@x.example", "", "Org", "Dear all", "", ""]).unwrap();
+    let text = String::from_utf8_lossy(&plain.bytes).into_owned();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a multipart boundary")
+        .to_owned();
+    let hostile = format!("--{boundary}");
+    let composed = composes_faithfully(["r@x.example", "", "Org", &hostile, "", ""]).unwrap();
+    let bytes = String::from_utf8_lossy(&composed.bytes).into_owned();
+    assert!(
+        !bytes.contains(&format!("boundary=\"{boundary}\"")),
+        "the boundary did not change"
+    );
+}
