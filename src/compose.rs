@@ -413,7 +413,9 @@ fn build(
             })?;
             let content_type =
                 ContentType::parse(&a.content_type).unwrap_or(ContentType::TEXT_PLAIN);
-            mixed = mixed.singlepart(Attachment::new(a.name.clone()).body(body, content_type));
+            mixed = mixed.singlepart(
+                Attachment::new(a.name.clone()).body(attachment_body(body), content_type),
+            );
         }
         builder.multipart(mixed)
     };
@@ -467,6 +469,29 @@ fn text_part(content_type: ContentType, text: &str) -> SinglePart {
         quoted_printable(text.as_bytes()),
         ContentTransferEncoding::QuotedPrintable,
     ))
+}
+
+/// An attachment's body, byte for byte what lettre makes of it, faster.
+///
+/// A file with any non-ASCII byte (a PDF, an image, an office document) is always base64 to
+/// lettre, which encodes it 57 bytes at a time, a line per call: 75% of the time it took to
+/// compose a letter with a 200 KB attachment. Encoding it whole and cutting the result every
+/// 76 characters gives the same lines, as 57 bytes make exactly 76 characters. An ASCII file
+/// may get another encoding, so it takes lettre's own path.
+fn attachment_body(bytes: Vec<u8>) -> Body {
+    use base64::Engine;
+    if bytes.is_ascii() {
+        return Body::new(bytes);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let mut lines = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+        if i > 0 {
+            lines.extend_from_slice(b"\r\n");
+        }
+        lines.extend_from_slice(line);
+    }
+    Body::dangerous_pre_encoded(lines, ContentTransferEncoding::Base64)
 }
 
 /// Every LF not already preceded by CR gets one.
@@ -692,6 +717,31 @@ mod tests {
             "trailing space \ntrailing tab\t\nend ",
         ] {
             same_bytes_as_lettre(text);
+        }
+    }
+
+    #[test]
+    fn attachments_are_byte_for_byte_what_lettre_makes() {
+        let pdf: Vec<u8> = b"%PDF-1.7\n"
+            .iter()
+            .copied()
+            .chain((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8))
+            .collect();
+        let mut cases = vec![pdf, b"plain ASCII, short\nlines\n".to_vec(), Vec::new()];
+        // Every length around the 57-byte line boundary, with a non-ASCII byte.
+        cases.extend((0..=120).map(|n| (0..n).map(|i| 0x80 ^ i as u8).collect()));
+        for bytes in cases {
+            let part = |body| {
+                Attachment::new("statement.pdf".into())
+                    .body(body, ContentType::parse("application/pdf").unwrap())
+                    .formatted()
+            };
+            assert_eq!(
+                part(attachment_body(bytes.clone())),
+                part(Body::new(bytes.clone())),
+                "{} bytes",
+                bytes.len()
+            );
         }
     }
 
