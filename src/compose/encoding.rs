@@ -53,22 +53,30 @@ pub(super) fn encoded_mailboxes(list: &[Mailbox]) -> String {
 
 /// Standard base64 with padding (RFC 4648), for encoded words.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An attachment's body, byte for byte what lettre makes of it, faster.
+///
+/// A file with any non-ASCII byte (a PDF, an image, an office document) is always base64 to
+/// lettre, which encodes it 57 bytes at a time, a line per call: 75% of the time it took to
+/// compose a letter with a 200 KB attachment. Encoding it whole and cutting the result every
+/// 76 characters gives the same lines, as 57 bytes make exactly 76 characters. An ASCII file
+/// may get another encoding, so it takes lettre's own path.
+pub(super) fn attachment_body(bytes: Vec<u8>) -> Body {
+    if bytes.is_ascii() {
+        return Body::new(bytes);
     }
-    out
+    let encoded = base64(&bytes);
+    let mut lines = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+        if i > 0 {
+            lines.extend_from_slice(b"\r\n");
+        }
+        lines.extend_from_slice(line);
+    }
+    Body::dangerous_pre_encoded(lines, ContentTransferEncoding::Base64)
 }
 
 /// `SinglePart::plain(text)` (or `html`), byte for byte, in linear time.
@@ -301,5 +309,31 @@ mod tests {
         assert!(!needs_encoding(
             "Statement for the Council of Europe — 2024"
         ));
+    }
+
+    #[test]
+    fn attachments_are_byte_for_byte_what_lettre_makes() {
+        use lettre::message::Attachment;
+        let pdf: Vec<u8> = b"%PDF-1.7\n"
+            .iter()
+            .copied()
+            .chain((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8))
+            .collect();
+        let mut cases = vec![pdf, b"plain ASCII, short\nlines\n".to_vec(), Vec::new()];
+        // Every length around the 57-byte line boundary, with a non-ASCII byte.
+        cases.extend((0..=120).map(|n| (0..n).map(|i| 0x80 ^ i as u8).collect()));
+        for bytes in cases {
+            let part = |body| {
+                Attachment::new("statement.pdf".into())
+                    .body(body, ContentType::parse("application/pdf").unwrap())
+                    .formatted()
+            };
+            assert_eq!(
+                part(attachment_body(bytes.clone())),
+                part(Body::new(bytes.clone())),
+                "{} bytes",
+                bytes.len()
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 mod encoding;
 
-use encoding::{encoded_mailboxes, encoded_words, needs_encoding, text_part};
+use encoding::{attachment_body, encoded_mailboxes, encoded_words, needs_encoding, text_part};
 
 use crate::campaign::Campaign;
 use crate::error::{Location, Problem};
@@ -507,7 +507,9 @@ fn build(
             })?;
             let content_type =
                 ContentType::parse(&a.content_type).unwrap_or(ContentType::TEXT_PLAIN);
-            mixed = mixed.singlepart(Attachment::new(a.name.clone()).body(body, content_type));
+            mixed = mixed.singlepart(
+                Attachment::new(a.name.clone()).body(attachment_body(body), content_type),
+            );
         }
         builder.multipart(mixed)
     };
