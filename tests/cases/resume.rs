@@ -283,13 +283,13 @@ fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     let list = recipients(120);
     let all = emails(&list);
     // A very slow relay, which counts the letters whose data it has: once one is there, it is
-    // in flight (its intent is on disk) for the next 400 ms.
+    // in flight (its intent is on disk) for the next 2 s, long enough on a loaded machine.
     let handed_over = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&handed_over);
     let (slow, plan) = Switch::new(Faults::from_fn(move |step| {
         matches!(step.phase, Phase::DataEnd { .. }).then(|| {
             counter.fetch_add(1, Ordering::SeqCst);
-            Fault::Delay(Duration::from_millis(400))
+            Fault::Delay(Duration::from_millis(2000))
         })
     }));
     let server = plain_server(plan);
@@ -306,6 +306,9 @@ fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
         },
     );
     interrupt(&child);
+    // Two signals sent back to back can merge into one before the process sees the first:
+    // leave the first a moment to land.
+    std::thread::sleep(Duration::from_millis(200));
     interrupt(&child);
     let output = child.wait_with_output().expect("envoi ends");
     assert_eq!(output.status.code(), Some(3));
