@@ -151,7 +151,7 @@ fn is_language_tag(lang: &str) -> bool {
 }
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
-fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -9,6 +9,7 @@ use crate::commands::{Outcome, plural};
 use crate::compose::Composed;
 use crate::error::{Error, Problem};
 use crate::letters::{Letter, Pipeline, RowFilter};
+use crate::markdown::escape_html;
 
 pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error> {
     let pipeline = Pipeline::open(global.campaign_paths(), None)?;
@@ -192,20 +193,20 @@ impl Sink for Outbox {
         self.write_index(&format!(
             "<li><a href=\"{stem}.html\" target=\"letter\"><span class=row>{}</span> {}<br><small>{}</small></a></li>\n",
             c.row,
-            html_escape(who),
-            html_escape(&c.to.to_string()),
+            escape_html(who),
+            escape_html(&c.to.to_string()),
         ))
     }
 
     fn problems(&mut self, letter: &Letter, problems: &[Problem]) -> Result<(), Error> {
         let list: String = problems
             .iter()
-            .map(|p| format!("<br><small>{}</small>", html_escape(&p.to_string())))
+            .map(|p| format!("<br><small>{}</small>", escape_html(&p.to_string())))
             .collect();
         self.write_index(&format!(
             "<li class=bad><span class=row>{}</span> {} — not rendered{list}</li>\n",
             letter.row,
-            html_escape(&letter.email)
+            escape_html(&letter.email)
         ))
     }
 
@@ -263,12 +264,12 @@ fn letter_page(c: &Composed, stem: &str) -> String {
     }
     let table: String = rows
         .iter()
-        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", html_escape(v)))
+        .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", escape_html(v)))
         .collect();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>{}</title><style>body{{margin:0;font-family:system-ui,sans-serif}}table{{margin:1em;border-collapse:collapse}}th{{text-align:right;white-space:nowrap;color:#555;padding:.15em .8em;vertical-align:top}}iframe{{width:100%;height:80vh;border:0;border-top:1px solid #ccc}}</style></head><body><table>{table}<tr><th>File</th><td><a href=\"{stem}.eml\">{stem}.eml</a></td></tr></table><iframe sandbox srcdoc=\"{}\"></iframe></body></html>\n",
-        html_escape(&c.subject),
-        html_escape(&c.html)
+        escape_html(&c.subject),
+        escape_html(&c.html)
     )
 }
 
@@ -303,19 +304,4 @@ fn remove_previous_preview(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
