@@ -540,13 +540,7 @@ fn date_helper(
     _: &mut RenderContext,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let format = h
-        .param(0)
-        .and_then(|p| p.value().as_str())
-        .unwrap_or("%e %B %Y");
-    let date = today()?;
-    out.write(format_localized(date, format, lang_param(h))?.trim())?;
-    Ok(())
+    write_date(h, today()?, 0, out)
 }
 
 /// `{{format_date column "%e %B %Y" lang="fr"}}` formats a YYYY-MM-DD cell.
@@ -561,21 +555,29 @@ fn format_date_helper(
         .param(0)
         .and_then(|p| p.value().as_str())
         .ok_or(RenderErrorReason::ParamNotFoundForIndex("format_date", 0))?;
-    let format = h
-        .param(1)
-        .and_then(|p| p.value().as_str())
-        .unwrap_or("%e %B %Y");
     let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         RenderErrorReason::Other(format!(
             "format_date: \"{value}\" is not a date written as YYYY-MM-DD"
         ))
     })?;
-    out.write(format_localized(date, format, lang_param(h))?.trim())?;
-    Ok(())
+    write_date(h, date, 1, out)
 }
 
-fn lang_param<'a>(h: &'a Helper) -> Option<&'a str> {
-    h.hash_get("lang").and_then(|v| v.value().as_str())
+/// Writes `date` in the format given as parameter `format_param` (default "%e %B %Y"), with
+/// month names in the helper's `lang=` language.
+fn write_date(
+    h: &Helper,
+    date: chrono::NaiveDate,
+    format_param: usize,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let format = h
+        .param(format_param)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or("%e %B %Y");
+    let lang = h.hash_get("lang").and_then(|v| v.value().as_str());
+    out.write(format_localized(date, format, lang)?.trim())?;
+    Ok(())
 }
 
 fn today() -> Result<chrono::NaiveDate, RenderError> {
