@@ -137,11 +137,7 @@ impl Drop for ReadOnly {
 
 fn run(campaign: &TestCampaign, args: &[&str]) -> (Option<i32>, String) {
     let out = campaign.envoi(args).output().unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::support::run::output_text(&out);
     (out.status.code(), text)
 }
 
@@ -200,11 +196,7 @@ fn a_log_that_fills_up_mid_run_stops_the_run_and_leaves_nothing_unrecorded() {
         .arg(campaign.path())
         .output()
         .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::support::run::output_text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
         text.contains("stopping so that no letter is sent without a record"),

@@ -33,11 +33,7 @@ fn refused(server: &SmtpServer, campaign: &TestCampaign, expected: &str) {
         .env("ENVOI_SMTP_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::support::run::output_text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
         text.to_lowercase().contains(&expected.to_lowercase()),

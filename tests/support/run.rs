@@ -217,3 +217,12 @@ fn list_tree(root: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// A finished process's stdout and stderr together, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
