@@ -64,21 +64,48 @@ pub enum Status {
     Unknown,
     /// Not sent on purpose (a bad row the user chose to skip).
     Skipped,
-    /// `send --dry-run`: everything but talking to the relay.
+    /// Written by earlier versions for `send --dry-run`: nothing was sent. Read, never written.
     DryRun,
+    /// `envoi track`: a delivery report said the letter is delayed on the way.
+    Delayed,
+    /// `envoi track`: a delivery report said the letter reached the addressee's mailbox.
+    Delivered,
+    /// `envoi track`: a delivery report said the letter could not be delivered.
+    Bounced,
+    /// `envoi track`: a read receipt came back.
+    Read,
 }
 
 impl Status {
-    /// Every status, in the order the SPEC lists them.
-    pub const ALL: [Status; 5] = [
+    /// Every status: those `send` writes, the legacy `dry-run`, then those `track` writes.
+    pub const ALL: [Status; 9] = [
         Status::Sent,
         Status::Failed,
         Status::Unknown,
         Status::Skipped,
         Status::DryRun,
+        Status::Delayed,
+        Status::Delivered,
+        Status::Bounced,
+        Status::Read,
     ];
 
-    /// The SPEC spelling: `sent`, `failed`, `unknown`, `skipped`, `dry-run`.
+    /// Whether the letter went out, so that `send` must not send it again on its own: the
+    /// relay took it (`sent`), may have (`unknown`), or a report says what became of it after.
+    pub fn went_out(self) -> bool {
+        matches!(
+            self,
+            Status::Sent
+                | Status::Unknown
+                | Status::Delayed
+                | Status::Delivered
+                | Status::Bounced
+                | Status::Read
+        )
+    }
+
+    /// The log's spelling: `sent`, `failed`, `unknown`, `skipped`, `dry-run`, `delayed`,
+    /// `delivered`, `bounced`, `read`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "sent",
@@ -86,6 +113,10 @@ impl Status {
             Status::Unknown => "unknown",
             Status::Skipped => "skipped",
             Status::DryRun => "dry-run",
+            Status::Delayed => "delayed",
+            Status::Delivered => "delivered",
+            Status::Bounced => "bounced",
+            Status::Read => "read",
         }
     }
 }
@@ -98,7 +129,9 @@ impl fmt::Display for Status {
 
 /// A `status` cell that is none of the SPEC spellings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("\"{0}\" is not a delivery status (sent, failed, unknown, skipped or dry-run)")]
+#[error(
+    "\"{0}\" is not a delivery status (sent, failed, unknown, skipped, delayed, delivered, bounced, read or dry-run)"
+)]
 pub struct ParseStatusError(pub String);
 
 impl FromStr for Status {
@@ -1129,9 +1162,28 @@ mod tests {
     }
 
     #[test]
+    fn only_letters_that_did_not_go_out_are_sent_again() {
+        let again: Vec<Status> = Status::ALL.into_iter().filter(|s| !s.went_out()).collect();
+        assert_eq!(again, [Status::Failed, Status::Skipped, Status::DryRun]);
+    }
+
+    #[test]
     fn statuses_use_the_spec_spellings() {
         let spelled: Vec<String> = Status::ALL.iter().map(Status::to_string).collect();
-        assert_eq!(spelled, ["sent", "failed", "unknown", "skipped", "dry-run"]);
+        assert_eq!(
+            spelled,
+            [
+                "sent",
+                "failed",
+                "unknown",
+                "skipped",
+                "dry-run",
+                "delayed",
+                "delivered",
+                "bounced",
+                "read"
+            ]
+        );
         for status in Status::ALL {
             assert_eq!(status.to_string().parse::<Status>(), Ok(status));
         }
@@ -1319,7 +1371,7 @@ mod tests {
             String::from_utf8(header_line()).unwrap(),
             "2026-11-29T10:38:18Z,2,a@x.example,A,sent,250 2.0.0,ok,<a@x>,1\n",
             "2026-11-29T10:38:19Z,3,b@x.example,B,sent,250 2.0.0,ok,1\n",
-            "2026-11-29T10:38:20Z,4,c@x.example,C,delivered,,,,1\n",
+            "2026-11-29T10:38:20Z,4,c@x.example,C,deliverd,,,,1\n",
             "2026-11-29T10:38:21Z,five,d@x.example,D,sent,,,,1\n",
         );
         fs::write(&path, text).unwrap();
@@ -1331,7 +1383,7 @@ mod tests {
         let warnings = history.warnings();
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings[0].starts_with(&format!("{}, line 3: has 8 columns", path.display())));
-        assert!(warnings[1].contains("line 4: \"delivered\" is not a delivery status"));
+        assert!(warnings[1].contains("line 4: \"deliverd\" is not a delivery status"));
         assert!(warnings[2].contains("line 5: row \"five\" is not a number"));
     }
 

@@ -13,6 +13,10 @@ pub struct Summary {
     pub unknown: usize,
     pub skipped: usize,
     pub dry_run: usize,
+    pub delayed: usize,
+    pub delivered: usize,
+    pub bounced: usize,
+    pub read: usize,
     /// Recipients whose last status is not `sent`, in log order.
     pub open: Vec<Entry>,
 }
@@ -33,14 +37,29 @@ impl Summary {
             Status::Unknown => self.unknown += 1,
             Status::Skipped => self.skipped += 1,
             Status::DryRun => self.dry_run += 1,
+            Status::Delayed => self.delayed += 1,
+            Status::Delivered => self.delivered += 1,
+            Status::Bounced => self.bounced += 1,
+            Status::Read => self.read += 1,
         }
-        if entry.status != Status::Sent {
+        if !matches!(
+            entry.status,
+            Status::Sent | Status::Delivered | Status::Read
+        ) {
             self.open.push(entry.clone());
         }
     }
 
     pub fn total(&self) -> usize {
-        self.sent + self.failed + self.unknown + self.skipped + self.dry_run
+        self.sent
+            + self.failed
+            + self.unknown
+            + self.skipped
+            + self.dry_run
+            + self.delayed
+            + self.delivered
+            + self.bounced
+            + self.read
     }
 
     /// The report as printed by `envoi report`.

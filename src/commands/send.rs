@@ -91,7 +91,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let mut plan = Plan::default();
     for letter in pipeline.letters(&selection)? {
         let already = history.last(&letter.email).map(|e| e.status);
-        let done = matches!(already, Some(Status::Sent | Status::Unknown)) && !resend;
+        let done = already.is_some_and(Status::went_out) && !resend;
         match letter.result {
             Ok(_) if done => plan.already_done += 1,
             Ok(_) => {

@@ -570,6 +570,15 @@ fn message_id(settings: &ComposeSettings, email: &str, from: &Mailbox) -> String
     format!("<{hex}.envoi@{}>", from.email.domain())
 }
 
+/// The letter's token: the 32 hex digits of its Message-ID (`<token.envoi@domain>`), stable for
+/// the campaign and the recipient. It is the DSN envelope id (ENVID) and the `{token}` of a VERP
+/// return path, so a report that carries only one of them still names its letter.
+pub fn letter_token(message_id: &str) -> Option<&str> {
+    let id = message_id.trim().trim_start_matches('<');
+    let (token, _) = id.split_once(".envoi@")?;
+    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
+}
+
 /// Parses `addr`, `Name <addr>` or `"Name" <addr>`. Done by hand because a display name such
 /// as "Commissioner (Ombudsman)" is ordinary text to users, not an RFC 5322 comment.
 pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
@@ -634,6 +643,17 @@ fn split_addresses(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_letter_token_is_the_message_id_digest() {
+        let id = "<0123456789abcdef0123456789abcdef.envoi@ombudsman.example>";
+        assert_eq!(letter_token(id), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(letter_token("<short.envoi@x.example>"), None);
+        assert_eq!(
+            letter_token("<0123456789abcdef0123456789abcdef@x.example>"),
+            None
+        );
+    }
 
     /// What lettre itself makes of a text part, the reference `text_part` must match.
     #[test]

@@ -50,7 +50,12 @@ impl Totals {
             Status::Failed => self.failed += 1,
             Status::Unknown => self.unknown += 1,
             Status::DryRun => self.dry_run += 1,
-            Status::Skipped => {}
+            // Not written by a send run.
+            Status::Skipped
+            | Status::Delayed
+            | Status::Delivered
+            | Status::Bounced
+            | Status::Read => {}
         }
     }
 }

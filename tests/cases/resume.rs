@@ -333,7 +333,7 @@ fn a_torn_or_damaged_log_line_is_reported_not_silently_dropped() {
 
     // A crash cut the last line short, after a line someone edited by hand.
     let mut log = campaign.read("delivery-log.csv");
-    log.push_str("yesterday,3,person1@org1.example,Organisation 1,delivered,,,,1\n");
+    log.push_str("yesterday,3,person1@org1.example,Organisation 1,deliverd,,,,1\n");
     log.push_str("2024-01-19T10:00:00Z,4,person2@org2.example,Organisation 2,se");
     campaign.file("delivery-log.csv", &log);
 
