@@ -1,0 +1,316 @@
+//! The group-commit durable writer: an append-only file that many threads write, each line on
+//! disk before its append returns.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crate::error::{Error, Result};
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data is still sound.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An append-only file that many threads write, each line on disk before its append returns.
+///
+/// Group commit. Invariant: `synced.seq <= written.seq`, and every line numbered `<=
+/// synced.seq` was wholly written to the file before an `fdatasync` that completed
+/// successfully had started. An appender writes its whole line under `written` (so lines never
+/// interleave) and takes that line's number, then waits until `synced.seq` reaches it. When no
+/// sync is running it becomes the leader: it reads `written.seq` (every line counted there is
+/// already in the file), runs one `fdatasync` and publishes that number, which covers its own
+/// line and every line written before the sync began; threads whose line is already covered
+/// return without a sync of their own. After any write or sync error the file is failed for
+/// good (the kernel may have dropped unsynced data), and every later append is refused.
+pub(super) struct DurableAppend {
+    path: PathBuf,
+    /// What the file is, for messages: "delivery log" or "delivery log journal".
+    what: &'static str,
+    file: File,
+    written: Mutex<Written>,
+    /// Signalled when a line is written, or when flushing ahead should stop.
+    written_changed: Condvar,
+    synced: Mutex<Synced>,
+    synced_changed: Condvar,
+    failure: OnceLock<String>,
+    /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
+    stop_flushing: AtomicBool,
+}
+
+struct Written {
+    /// The file's length: where the next line starts.
+    len: u64,
+    /// How many lines have been written.
+    seq: u64,
+}
+
+struct Synced {
+    /// Lines up to this number are on disk.
+    seq: u64,
+    /// Whether a leader is running `fdatasync` now.
+    leader: bool,
+}
+
+impl DurableAppend {
+    /// Wraps a file opened for appending whose current length is `len`.
+    pub(super) fn new(path: &Path, what: &'static str, file: File, len: u64) -> DurableAppend {
+        DurableAppend {
+            path: path.to_path_buf(),
+            what,
+            file,
+            written: Mutex::new(Written { len, seq: 0 }),
+            written_changed: Condvar::new(),
+            synced: Mutex::new(Synced {
+                seq: 0,
+                leader: false,
+            }),
+            synced_changed: Condvar::new(),
+            failure: OnceLock::new(),
+            stop_flushing: AtomicBool::new(false),
+        }
+    }
+
+    fn stopped(&self, reason: &str) -> Error {
+        Error::Stopped(format!(
+            "cannot write the {} {}: {reason}; stopping so that no letter is sent without a record",
+            self.what,
+            self.path.display()
+        ))
+    }
+
+    /// Marks the file failed for good and returns the error to report.
+    pub(super) fn fail(&self, error: io::Error) -> Error {
+        let reason = self.failure.get_or_init(|| error.to_string());
+        self.stopped(reason)
+    }
+
+    /// Refuses to go on once a write or sync has failed.
+    pub(super) fn check(&self) -> Result<()> {
+        match self.failure.get() {
+            Some(reason) => Err(self.stopped(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// The file's length: the offset where the next line will start.
+    pub(super) fn len(&self) -> u64 {
+        lock(&self.written).len
+    }
+
+    /// Appends one whole line and returns once it is on disk.
+    pub(super) fn append(&self, line: &[u8]) -> Result<()> {
+        let seq = self.write(line)?;
+        self.wait_durable(seq)
+    }
+
+    /// Writes one whole line and returns its number, for [`wait_durable`](Self::wait_durable);
+    /// the line is in the file but not yet surely on disk.
+    pub(super) fn write(&self, line: &[u8]) -> Result<u64> {
+        let mut written = lock(&self.written);
+        self.check()?;
+        if let Err(error) = (&self.file).write_all(line) {
+            // Cut off a partial line so that the file still ends at a line boundary.
+            let _ = self.file.set_len(written.len);
+            return Err(self.fail(error));
+        }
+        written.len += line.len() as u64;
+        written.seq += 1;
+        self.written_changed.notify_all();
+        Ok(written.seq)
+    }
+
+    /// Syncs every line as soon as it is written, until [`stop`](Self::stop) is called, so that
+    /// a writer waiting for its line finds the sync done or under way. Runs on its own thread;
+    /// it is one more participant in the group commit, so it changes when syncs happen, never
+    /// what an appender waits for. After a failed sync the file is failed and this returns.
+    pub(super) fn flush_ahead(&self) {
+        let mut covered = 0;
+        loop {
+            let target = {
+                let mut written = lock(&self.written);
+                while written.seq <= covered && !self.stop_flushing.load(Ordering::SeqCst) {
+                    written = self
+                        .written_changed
+                        .wait(written)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if written.seq <= covered {
+                    return;
+                }
+                written.seq
+            };
+            if self.wait_durable(target).is_err() {
+                return;
+            }
+            covered = target;
+        }
+    }
+
+    /// Ends [`flush_ahead`](Self::flush_ahead) once what was written is synced.
+    pub(super) fn stop(&self) {
+        // Under the lock, so the flusher cannot check the flag, miss this wake-up, then wait.
+        let _written = lock(&self.written);
+        self.stop_flushing.store(true, Ordering::SeqCst);
+        self.written_changed.notify_all();
+    }
+
+    /// Waits until line `seq` is covered by a completed sync, leading one if none is running.
+    pub(super) fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut synced = lock(&self.synced);
+        loop {
+            if synced.seq >= seq {
+                return Ok(());
+            }
+            self.check()?;
+            if synced.leader {
+                synced = self
+                    .synced_changed
+                    .wait(synced)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            synced.leader = true;
+            drop(synced);
+            // Read after our own line was counted: the sync covers it and all before it.
+            let target = lock(&self.written).seq;
+            let result = self.file.sync_data();
+            synced = lock(&self.synced);
+            synced.leader = false;
+            match result {
+                Ok(()) => synced.seq = synced.seq.max(target),
+                Err(error) => {
+                    self.fail(error);
+                }
+            }
+            self.synced_changed.notify_all();
+        }
+    }
+
+    /// Cuts the file to `len` bytes, durably.
+    pub(super) fn truncate(&self, len: u64) -> Result<()> {
+        let mut written = lock(&self.written);
+        self.check()?;
+        // sync_all: a change of length is metadata that must reach the disk too.
+        match self.file.set_len(len).and_then(|()| self.file.sync_all()) {
+            Ok(()) => {
+                written.len = len;
+                Ok(())
+            }
+            Err(error) => Err(self.fail(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, OpenOptions};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::delivery_log::test_support::*;
+    use crate::delivery_log::*;
+    use crate::error::Error;
+
+    #[test]
+    fn flushing_ahead_syncs_what_nobody_waits_for_and_stops_when_told() {
+        let dir = tmp();
+        let path = dir.path().join("journal");
+        let file = open_for_append(&path, "cannot open the journal").unwrap();
+        let journal = Arc::new(DurableAppend::new(&path, "delivery log journal", file, 0));
+        let flusher = std::thread::spawn({
+            let journal = Arc::clone(&journal);
+            move || journal.flush_ahead()
+        });
+        for i in 0..20 {
+            journal.write(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        // No one waits for those lines; the flusher syncs them on its own.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while lock(&journal.synced).seq < 20 {
+            assert!(std::time::Instant::now() < deadline, "lines never synced");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        journal.wait_durable(20).unwrap();
+        journal.stop();
+        flusher.join().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 20);
+    }
+
+    #[test]
+    fn concurrent_records_are_complete_lines() {
+        const THREADS: usize = 8;
+        const EACH: usize = 500;
+        let dir = tmp();
+        let path = dir.path().join("log.csv");
+        let log = Arc::new(open(&path));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let email = format!("t{t}-{i}@x.example");
+                        if t % 2 == 0 {
+                            log.begin(i + 2, &email, "Org, \"quoted\"", "<id>").unwrap();
+                        } else {
+                            // As `send` does it: announce, (the envelope), confirm.
+                            let announced = log
+                                .announce(i + 2, &email, "Org, \"quoted\"", "<id>")
+                                .unwrap();
+                            log.confirm(announced).unwrap();
+                        }
+                        let entry = Entry::now(i + 2, &email, "Org, \"quoted\"", Status::Sent)
+                            .with_detail(&format!("queued as {t}/{i}, ok"))
+                            .with_attempts(1);
+                        log.record(&entry).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        Arc::into_inner(log).unwrap().close().unwrap();
+
+        let history = read(&path);
+        assert!(
+            history.warnings().is_empty(),
+            "{:?}",
+            &history.warnings()[..1]
+        );
+        assert_eq!(history.len(), THREADS * EACH);
+        for t in 0..THREADS {
+            for i in 0..EACH {
+                let entry = history.last(&format!("t{t}-{i}@x.example")).unwrap();
+                assert_eq!(entry.detail, format!("queued as {t}/{i}, ok"));
+            }
+        }
+        assert_eq!(
+            fs::read_to_string(&path).unwrap().lines().count(),
+            1 + THREADS * EACH
+        );
+        assert_eq!(fs::read(journal_path(&path)).unwrap(), b"");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_stops_and_keeps_refusing() {
+        // Every write to /dev/full fails with "No space left on device".
+        let path = Path::new("/dev/full");
+        let file = OpenOptions::new().append(true).open(path).unwrap();
+        let full = DurableAppend::new(path, "delivery log", file, 0);
+        for _ in 0..2 {
+            let err = full.append(b"a line\n").unwrap_err();
+            assert!(matches!(err, Error::Stopped(_)));
+            let message = err.to_string();
+            assert!(
+                message.starts_with("cannot write the delivery log /dev/full: "),
+                "{message}"
+            );
+            assert!(message.ends_with("; stopping so that no letter is sent without a record"));
+        }
+        assert!(full.check().is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! The delivery log (`delivery-log.csv`): an append-only record of what happened to every
+//! letter, and the intent journal that keeps a crash from turning into a second letter.
+//!
+//! How it stays trustworthy when envoi is killed at any instant:
+//!
+//! * **One physical line per entry.** Every field is made single-line before it is written, so
+//!   a line that does not end in `\n` is exactly a write that a crash cut short. Readers ignore
+//!   it; [`DeliveryLog::open`] removes it.
+//! * **On disk before acknowledged.** [`DeliveryLog::record`] and [`DeliveryLog::begin`] return
+//!   only once their line has been through `fdatasync`; concurrent callers share one sync
+//!   (group commit, see `DurableAppend`).
+//! * **Intent journal.** Before a message's data goes to the relay, [`DeliveryLog::begin`]
+//!   appends `offset,row,email,organisation,message_id` to `<log>.inflight`, where `offset` is
+//!   the log's length at that moment. `begin` comes in two halves so that the sync need not
+//!   hold up the relay: [`DeliveryLog::announce`] writes the intent when the message's SMTP
+//!   transaction starts, a background thread syncs it while MAIL, RCPT and DATA travel, and
+//!   [`DeliveryLog::confirm`] returns once it is on disk, before the message's data goes out. If envoi dies after the relay took the letter but before
+//!   its `sent` row reached the log, the intent has no outcome after its offset, and the next
+//!   [`DeliveryLog::open`] records it `unknown`, which `send` does not send again unless told to.
+//! * **One writer.** A [`DeliveryLog`] holds an exclusive lock on the log file for its lifetime,
+//!   so two `envoi send` runs cannot interleave their rows.
+
+mod durable;
+mod files;
+mod format;
+mod history;
+mod journal;
+#[cfg(test)]
+mod test_support;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::error::{Location, Problem, Result};
+use durable::{DurableAppend, lock};
+use files::{lock_exclusive, open_for_append, read_all, sync_parent};
+use format::{email_key, header_line, next_line_number, parse_log};
+use journal::{Intent, parse_journal, unknown_detail, unresolved};
+
+pub use format::{COLUMNS, Entry, ParseStatusError, Status};
+pub use history::History;
+pub use journal::journal_path;
+
+/// The log writer. Several SMTP workers append through `&self` (it is `Send + Sync`); it
+/// holds an exclusive lock on the log file until dropped.
+pub struct DeliveryLog {
+    path: PathBuf,
+    log: DurableAppend,
+    journal: Arc<DurableAppend>,
+    /// The thread that syncs announced intents ahead of their [`confirm`](Self::confirm).
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Recipients (lower-cased address) whose handover began and whose outcome is not recorded.
+    pending: Mutex<HashSet<String>>,
+    repairs: Vec<String>,
+    closed: AtomicBool,
+}
+
+/// An intent written by [`DeliveryLog::announce`], to be [`confirm`](DeliveryLog::confirm)ed
+/// before the message's data goes to the relay.
+#[derive(Debug)]
+#[must_use = "the intent must be confirmed on disk before the message's data goes out"]
+pub struct Announced {
+    seq: u64,
+}
+
+impl fmt::Debug for DeliveryLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryLog {
+    /// Opens a log for appending, creating it with its header if it is missing or empty.
+    ///
+    /// Repairs a torn tail (bytes after the last line feed, left by a crash mid-write) by
+    /// removing them, then reconciles the intent journal: every letter whose handover began with
+    /// no outcome logged after it is recorded `unknown`. Returns the writer and the entries it
+    /// appended while reconciling. Fails if another run holds the log, or if the file is not a
+    /// delivery log.
+    pub fn open(path: &Path) -> Result<(DeliveryLog, Vec<Entry>)> {
+        let file = open_for_append(path, "cannot open the delivery log for writing")?;
+        lock_exclusive(&file, path)?;
+        let bytes = read_all(&file, path, "cannot read the delivery log")?;
+        let parsed = parse_log(path, &bytes)?;
+        let log = DurableAppend::new(path, "delivery log", file, bytes.len() as u64);
+
+        let mut repairs = Vec::new();
+        if parsed.complete_len < bytes.len() {
+            log.truncate(parsed.complete_len as u64)?;
+            let torn = String::from_utf8_lossy(&bytes[parsed.complete_len..]);
+            repairs.push(
+                Problem::new(
+                    Location::file(path).line(next_line_number(&bytes[..parsed.complete_len])),
+                    format!(
+                        "removed an incomplete last line left by an interrupted run: \"{torn}\""
+                    ),
+                )
+                .to_string(),
+            );
+        }
+        if !parsed.has_header {
+            log.append(&header_line())?;
+            sync_parent(path);
+        }
+
+        let journal_path = journal_path(path);
+        let journal_file = open_for_append(
+            &journal_path,
+            "cannot open the delivery log journal for writing",
+        )?;
+        let journal_bytes = read_all(
+            &journal_file,
+            &journal_path,
+            "cannot read the delivery log journal",
+        )?;
+        let (intents, problems) = parse_journal(&journal_path, &journal_bytes);
+        repairs.extend(problems);
+        let journal = DurableAppend::new(
+            &journal_path,
+            "delivery log journal",
+            journal_file,
+            journal_bytes.len() as u64,
+        );
+
+        let appended: Vec<Entry> = unresolved(&intents, &parsed.entries)
+            .into_iter()
+            .map(|(intent, begun)| {
+                Entry::now(
+                    intent.row,
+                    &intent.email,
+                    &intent.organisation,
+                    Status::Unknown,
+                )
+                .with_detail(&unknown_detail(intent.row))
+                .with_message_id(&intent.message_id)
+                .with_attempts(begun)
+            })
+            .collect();
+        for entry in &appended {
+            log.append(&entry.to_line())?;
+        }
+        // Only once the outcomes are on disk: a crash before this leaves intents that now have
+        // an outcome after them, so the next open adds nothing twice.
+        if journal_bytes.is_empty() {
+            sync_parent(&journal_path);
+        } else {
+            journal.truncate(0)?;
+        }
+
+        let journal = Arc::new(journal);
+        // Without the thread (the system refused one) every confirm syncs for itself: slower,
+        // exactly as safe.
+        let flusher = std::thread::Builder::new()
+            .name("envoi-journal".into())
+            .spawn({
+                let journal = Arc::clone(&journal);
+                move || journal.flush_ahead()
+            })
+            .ok();
+        let delivery_log = DeliveryLog {
+            path: path.to_path_buf(),
+            log,
+            journal,
+            flusher: Mutex::new(flusher),
+            pending: Mutex::new(HashSet::new()),
+            repairs,
+            closed: AtomicBool::new(false),
+        };
+        Ok((delivery_log, appended))
+    }
+
+    /// Records that a message is about to be handed to the relay; on disk before it returns.
+    /// Call it before sending the message data, and [`record`](Self::record) its outcome after.
+    /// The same as [`announce`](Self::announce) then [`confirm`](Self::confirm).
+    pub fn begin(
+        &self,
+        row: usize,
+        email: &str,
+        organisation: &str,
+        message_id: &str,
+    ) -> Result<()> {
+        let announced = self.announce(row, email, organisation, message_id)?;
+        self.confirm(announced)
+    }
+
+    /// The first half of [`begin`](Self::begin): writes the intent to the journal and returns
+    /// without waiting for the disk; a background thread syncs it meanwhile. Call it when the
+    /// message's transaction starts, then [`confirm`](Self::confirm) before its data goes out.
+    /// Every announced message must get an outcome [`record`](Self::record)ed (an attempt that
+    /// failed before the data counts), or the next [`open`](Self::open) logs it `unknown`.
+    pub fn announce(
+        &self,
+        row: usize,
+        email: &str,
+        organisation: &str,
+        message_id: &str,
+    ) -> Result<Announced> {
+        // A letter must not go out if its outcome could not be logged.
+        self.log.check()?;
+        lock(&self.pending).insert(email_key(email));
+        let intent = Intent {
+            offset: self.log.len(),
+            row,
+            email: email.to_string(),
+            organisation: organisation.to_string(),
+            message_id: message_id.to_string(),
+        };
+        let seq = self.journal.write(&intent.to_line())?;
+        Ok(Announced { seq })
+    }
+
+    /// The second half of [`begin`](Self::begin): returns once the announced intent is on disk
+    /// (at once, when the background sync already covered it).
+    pub fn confirm(&self, announced: Announced) -> Result<()> {
+        self.journal.wait_durable(announced.seq)
+    }
+
+    /// Appends an outcome; on disk before it returns.
+    pub fn record(&self, entry: &Entry) -> Result<()> {
+        self.log.append(&entry.to_line())?;
+        lock(&self.pending).remove(&email_key(&entry.email));
+        Ok(())
+    }
+
+    /// The log file, as given to [`open`](Self::open).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `open` had to mend (a torn last line removed, unreadable journal lines), one line
+    /// each, for the caller to show.
+    pub fn repairs(&self) -> &[String] {
+        &self.repairs
+    }
+
+    /// Closes the log: empties the intent journal when every letter begun has its outcome, and
+    /// releases the lock. Dropping does the same, ignoring errors.
+    pub fn close(self) -> Result<()> {
+        self.finish()
+    }
+
+    fn finish(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.journal.stop();
+        if let Some(flusher) = lock(&self.flusher).take() {
+            let _ = flusher.join();
+        }
+        // With an outcome missing (or not surely on disk), the journal stays for the next open.
+        if self.log.check().is_err() || !lock(&self.pending).is_empty() {
+            return Ok(());
+        }
+        self.journal.truncate(0)
+    }
+}
+
+impl Drop for DeliveryLog {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use crate::delivery_log::*;
+
+    #[test]
+    fn delivery_log_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<DeliveryLog>();
+    }
+}
