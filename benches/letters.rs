@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use envoi::campaign::CampaignPaths;
 use envoi::compose;
-use envoi::letters::{Pipeline, RowFilter};
+use envoi::pipeline::{Pipeline, RowFilter};
 use envoi::recipients::{Recipient, Recipients};
 use envoi::template::{RenderedLetter, Templates};
 

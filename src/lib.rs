@@ -7,7 +7,7 @@
 //! campaign folder + envoi.toml   campaign, config, secret
 //!   → recipients.csv rows        recipients
 //!   → rendered letters           template (front matter + Handlebars), markdown
-//!   → RFC 5322 messages          compose            (letters ties these three together)
+//!   → RFC 5322 messages          compose            (pipeline drives these three)
 //!   → SMTP delivery              delivery (smtp session, rate limit, retry)
 //!   → delivery-log.csv           delivery_log
 //!   → summary                    report
@@ -24,8 +24,8 @@ pub mod config;
 pub mod delivery;
 pub mod delivery_log;
 pub mod error;
-pub mod letters;
 pub mod markdown;
+pub mod pipeline;
 pub mod recipients;
 pub mod report;
 pub mod secret;

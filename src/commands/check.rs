@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::commands::{Outcome, plural};
 use crate::error::{Error, Location, Problem};
-use crate::letters::{NO_RECIPIENTS, Pipeline, RowFilter};
+use crate::pipeline::{NO_RECIPIENTS, Pipeline, RowFilter};
 use crate::secret::PasswordSource;
 
 pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {

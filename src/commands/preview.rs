@@ -8,8 +8,8 @@ use crate::cli::{GlobalArgs, PreviewArgs, PreviewFormat};
 use crate::commands::{Outcome, plural};
 use crate::compose::Composed;
 use crate::error::{Error, Problem};
-use crate::letters::{Letter, Pipeline, RowFilter};
 use crate::markdown::escape_html;
+use crate::pipeline::{Letter, Pipeline, RowFilter};
 
 pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error> {
     let pipeline = Pipeline::open(global.campaign_paths(), None)?;

@@ -15,7 +15,7 @@ use crate::delivery::smtp::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
 use crate::delivery_log::{DeliveryLog, Entry, History, Status};
 use crate::error::{Error, Location, Problem};
-use crate::letters::{Pipeline, RowFilter};
+use crate::pipeline::{Pipeline, RowFilter};
 
 pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let test_to = match &args.test_to {

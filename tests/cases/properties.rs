@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use envoi::campaign::CampaignPaths;
 use envoi::compose::Composed;
-use envoi::letters::{Letter, Pipeline, RowFilter};
+use envoi::pipeline::{Letter, Pipeline, RowFilter};
 
 #[allow(dead_code)] // shared with the fuzz targets, which use all of it
 #[path = "../../fuzz/src/checks.rs"]

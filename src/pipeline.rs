@@ -1,4 +1,4 @@
-//! The pipeline from a campaign folder to composed messages, one row at a time.
+//! The pipeline driver: from a campaign folder to composed messages, one row at a time.
 //!
 //! `check`, `preview` and `send` all walk the same path: recipients → rendered letter →
 //! composed message. [`Pipeline::letters`] streams it, so memory does not grow with the number
