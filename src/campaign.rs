@@ -129,7 +129,10 @@ impl Campaign {
     /// inside the campaign folder or an allowed folder, following symlinks. The error text says
     /// what to do; the caller adds the location.
     pub fn resolve_attachment(&self, relative: &str) -> Result<PathBuf, String> {
-        let rel = Path::new(relative);
+        // A path typed on Windows (`attachments\annex.pdf`) names the same file everywhere: a
+        // backslash in a file name is no use to anyone, a campaign moved to another machine is.
+        let portable = relative.replace('\\', "/");
+        let rel = Path::new(&portable);
         if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::Prefix(_))) {
             // Absolute paths are allowed only into an allowed folder.
             return self.confine(rel, relative);
@@ -193,6 +196,10 @@ mod tests {
         assert!(err.contains("outside the campaign folder"), "{err}");
         let err = c.resolve_attachment("attachments/missing.pdf").unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
+        assert_eq!(
+            c.resolve_attachment("attachments\\a.pdf"),
+            c.resolve_attachment("attachments/a.pdf")
+        );
         let err = c.resolve_attachment("attachments").unwrap_err();
         assert!(err.contains("not a file"), "{err}");
     }

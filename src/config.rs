@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Location, Problem};
-use crate::secret::PasswordSource;
+use crate::secret::{PasswordCommand, PasswordSource};
 
 /// `envoi.toml` as written. Unknown keys are errors: a typo must not silently change behaviour.
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +52,8 @@ pub struct SmtpSection {
     pub port: Option<u16>,
     pub security: Option<String>,
     pub username: Option<String>,
-    pub password_command: Option<String>,
+    /// A string split like a shell command line, or a list of words (for Windows paths).
+    pub password_command: Option<PasswordCommand>,
     pub ca_file: Option<PathBuf>,
     /// `plain`, `login` or `xoauth2`; default: whatever the relay offers of plain and login.
     pub auth: Option<String>,
@@ -294,7 +295,16 @@ impl Config {
                 let (line, col) = line_col(text, span.start);
                 location = location.line(line).col(col);
             }
-            Error::input(location, e.message().trim().to_owned())
+            let mut message = e.message().trim().to_owned();
+            if message.contains("escape") {
+                // Nearly always a Windows path in a "double-quoted" string.
+                message.push_str(
+                    "; in a \"double-quoted\" TOML string a backslash starts an escape: write a \
+                     Windows path in 'single quotes' ('C:\\Tools\\pw.exe') or with forward \
+                     slashes",
+                );
+            }
+            Error::input(location, message)
         })
     }
 
@@ -341,7 +351,10 @@ impl Config {
             .clone()
             .or_else(|| smtp.username.clone())
             .filter(|u| !u.trim().is_empty());
-        let password = PasswordSource::detect(smtp.password_command.as_deref());
+        if let Some(Err(e)) = smtp.password_command.as_ref().map(PasswordCommand::words) {
+            problems.push(Problem::new(at("password_command"), e));
+        }
+        let password = PasswordSource::detect(smtp.password_command.as_ref());
         if security == Security::None {
             if username.is_some() {
                 problems.push(Problem::new(
@@ -479,6 +492,21 @@ mod tests {
         assert!(text.starts_with("envoi.toml, line 3, column 1:"), "{text}");
         assert!(text.contains("prot"), "{text}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_windows_path_in_double_quotes_gets_a_hint() {
+        let err = parse("[smtp]\nca_file = \"C:\\Certs\\ca.pem\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("envoi.toml, line 2, column"), "{text}");
+        assert!(text.contains("in 'single quotes'"), "{text}");
+        let config = parse("[smtp]\npassword_command = ['C:\\Tools\\pw.exe', 'smtp']\n").unwrap();
+        assert_eq!(
+            config.smtp.password_command.unwrap().words().unwrap(),
+            ["C:\\Tools\\pw.exe", "smtp"]
+        );
+        let err = parse("[smtp]\npassword_command = 7\n").unwrap_err();
+        assert!(err.to_string().contains("a list of words"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::process::{Command, Stdio};
 
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 /// The environment variable that holds the relay password.
@@ -39,18 +40,85 @@ pub enum PasswordSource {
     /// `ENVOI_SMTP_PASSWORD` is set.
     Environment,
     /// `password_command` in envoi.toml: run without a shell, first line of its output.
-    Command(String),
+    Command(PasswordCommand),
     /// Nothing configured.
     None,
 }
 
+/// `password_command` as envoi.toml holds it: one line, split into words as a Unix shell
+/// would (quotes group, a backslash escapes), or a list of words taken exactly as written.
+/// The list is the form for Windows paths, whose backslashes a shell would read as escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordCommand {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl PasswordCommand {
+    /// The program and its arguments. A line whose splitting would drop a backslash is refused
+    /// rather than guessed at: `C:\Tools\pw.exe` would become `C:Toolspw.exe`.
+    pub fn words(&self) -> Result<Vec<String>, String> {
+        let words = match self {
+            PasswordCommand::Words(words) => words.clone(),
+            PasswordCommand::Line(line) => {
+                let words = shell_words::split(line).map_err(|e| {
+                    format!("password_command \"{line}\" cannot be split into words: {e}")
+                })?;
+                let backslashes = |text: &str| text.matches('\\').count();
+                if words.iter().map(|w| backslashes(w)).sum::<usize>() < backslashes(line) {
+                    return Err(format!(
+                        "password_command \"{line}\" has a backslash, which the one-line form \
+                         reads as an escape (C:\\Tools\\pw.exe would become C:Toolspw.exe); \
+                         write the command as a list of words instead, such as \
+                         password_command = ['C:\\Tools\\pw.exe', 'smtp']"
+                    ));
+                }
+                words
+            }
+        };
+        match words.first() {
+            Some(program) if !program.trim().is_empty() => Ok(words),
+            _ => Err("password_command is empty; name the program that prints the password".into()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PasswordCommand {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PasswordCommand;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a command line such as \"pass show smtp\" or a list of words such as \
+                     ['C:\\Tools\\pw.exe', 'smtp']",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, line: &str) -> Result<Self::Value, E> {
+                Ok(PasswordCommand::Line(line.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut words = Vec::new();
+                while let Some(word) = seq.next_element::<String>()? {
+                    words.push(word);
+                }
+                Ok(PasswordCommand::Words(words))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 impl PasswordSource {
     /// Picks the source: the environment variable wins over `password_command`.
-    pub fn detect(password_command: Option<&str>) -> Self {
+    pub fn detect(password_command: Option<&PasswordCommand>) -> Self {
         if std::env::var_os(PASSWORD_ENV).is_some() {
             PasswordSource::Environment
         } else if let Some(cmd) = password_command {
-            PasswordSource::Command(cmd.to_owned())
+            PasswordSource::Command(cmd.clone())
         } else {
             PasswordSource::None
         }
@@ -72,9 +140,8 @@ impl PasswordSource {
 
 /// Runs `password_command` without a shell (so quoting in envoi.toml cannot inject commands)
 /// and returns the first line of its standard output.
-fn run_password_command(cmd: &str) -> Result<Secret, String> {
-    let words = shell_words::split(cmd)
-        .map_err(|e| format!("password_command \"{cmd}\" cannot be split into words: {e}"))?;
+fn run_password_command(cmd: &PasswordCommand) -> Result<Secret, String> {
+    let words = cmd.words()?;
     let (program, args) = words
         .split_first()
         .ok_or_else(|| "password_command is empty".to_owned())?;
@@ -115,23 +182,59 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
     }
 
+    fn line(text: &str) -> PasswordSource {
+        PasswordSource::Command(PasswordCommand::Line(text.into()))
+    }
+
+    #[cfg(unix)]
     #[test]
     fn command_first_line_without_a_shell() {
-        let src = PasswordSource::Command("printf 'top secret\\nsecond line\\n'".into());
-        let secret = src.read().unwrap().unwrap();
+        let secret = line("printf 'top secret\\nsecond line\\n'")
+            .read()
+            .unwrap()
+            .unwrap();
         assert_eq!(secret.expose(), "top secret");
         // No shell: a `;` is just an argument to printf, not a second command.
-        let src = PasswordSource::Command("printf 'a;b'".into());
-        assert_eq!(src.read().unwrap().unwrap().expose(), "a;b");
+        assert_eq!(
+            line("printf 'a;b'").read().unwrap().unwrap().expose(),
+            "a;b"
+        );
+        // The list form takes each word as it is, quotes and backslashes included.
+        let words = PasswordCommand::Words(vec!["printf".into(), "%s".into(), "C:\\x 'y'".into()]);
+        let secret = PasswordSource::Command(words).read().unwrap().unwrap();
+        assert_eq!(secret.expose(), "C:\\x 'y'");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn failing_command_is_a_clear_error() {
+        let err = line("false").read().unwrap_err();
+        assert!(err.contains("password_command \"false\" failed"), "{err}");
+        let err = line("no-such-program-envoi").read().unwrap_err();
+        assert!(err.contains("could not be run"), "{err}");
     }
 
     #[test]
-    fn failing_command_is_a_clear_error() {
-        let err = PasswordSource::Command("false".into()).read().unwrap_err();
-        assert!(err.contains("password_command \"false\" failed"), "{err}");
-        let err = PasswordSource::Command("no-such-program-envoi".into())
-            .read()
+    fn a_line_that_would_lose_a_backslash_is_refused_not_guessed() {
+        let err = PasswordCommand::Line("C:\\Tools\\pw.exe smtp".into())
+            .words()
             .unwrap_err();
-        assert!(err.contains("could not be run"), "{err}");
+        assert!(
+            err.contains("write the command as a list of words"),
+            "{err}"
+        );
+        // Inside single quotes a backslash is kept, so the line is fine.
+        let words = PasswordCommand::Line("printf 'a\\nb'".into())
+            .words()
+            .unwrap();
+        assert_eq!(words, ["printf", "a\\nb"]);
+        let words = PasswordCommand::Words(vec!["C:\\Tools\\pw.exe".into(), "smtp".into()]);
+        assert_eq!(words.words().unwrap()[0], "C:\\Tools\\pw.exe");
+        for empty in [
+            PasswordCommand::Line(" ".into()),
+            PasswordCommand::Words(vec![]),
+        ] {
+            assert!(empty.words().unwrap_err().contains("is empty"));
+        }
     }
 }

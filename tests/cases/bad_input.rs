@@ -531,6 +531,42 @@ fn sending_settings_are_checked_before_anything_is_sent() {
 }
 
 #[test]
+fn a_password_command_line_that_would_lose_its_backslashes_is_refused() {
+    let (campaign, relay) = campaign_and_relay();
+    campaign.file(
+        "envoi.toml",
+        config(relay.port()).replace(
+            "timeout = 5",
+            "timeout = 5\npassword_command = 'C:\\Tools\\pw.exe smtp'",
+        ),
+    );
+    let problem = "envoi.toml, [smtp] password_command: password_command \"C:\\Tools\\pw.exe smtp\" has a backslash, which the one-line form reads as an escape (C:\\Tools\\pw.exe would become C:Toolspw.exe); write the command as a list of words instead, such as password_command = ['C:\\Tools\\pw.exe', 'smtp']";
+    let check = refused(&campaign, &["check"]);
+    assert_eq!(check.stdout_lines(), [problem]);
+    let send = refused(&campaign, &["send", "--yes"]);
+    assert_eq!(
+        send.stderr_lines(),
+        [problem, "error: 1 problem found; nothing was sent"]
+    );
+    assert_nothing_sent(&relay);
+
+    // In double quotes the backslashes are TOML escapes: the hint says how to write the path.
+    campaign.file(
+        "envoi.toml",
+        config(relay.port()).replace(
+            "timeout = 5",
+            "timeout = 5\npassword_command = [\"C:\\Tools\\pw.exe\"]",
+        ),
+    );
+    refused_before_any_letter(
+        &campaign,
+        &relay,
+        "envoi.toml, line 13, column 25: missing escaped value, expected `b`, `e`, `f`, `n`, `r`, `\\`, `\"`, `x`, `u`, `U`; in a \"double-quoted\" TOML string a backslash starts an escape: write a Windows path in 'single quotes' ('C:\\Tools\\pw.exe') or with forward slashes",
+    );
+    assert_nothing_sent(&relay);
+}
+
+#[test]
 fn security_none_is_refused_for_a_relay_that_is_not_on_this_machine() {
     let (campaign, relay) = campaign_and_relay();
     campaign.file(

@@ -123,6 +123,34 @@ fn password_from_password_command() {
     sends_securely(&server, config, "PLAIN", &[]);
 }
 
+/// The list form runs the program named exactly as written: a backslash in its path (as in
+/// every Windows path) is kept, where the one-line form would read it as an escape.
+#[cfg(unix)]
+#[test]
+fn password_command_as_a_list_of_words_keeps_backslashes() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = starttls_server(Faults::none());
+    let config = RelayConfig::starttls(&server);
+    let campaign = config.campaign(RECIPIENTS);
+    let script = campaign.path().join("C:\\Tools").join("pw.sh");
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    std::fs::write(&script, "#!/bin/sh\nprintf '%s\\n' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let toml = config.toml().replace(
+        "[send]",
+        &format!(
+            "password_command = ['{}', '{PASSWORD}']\n\n[send]",
+            script.display()
+        ),
+    );
+    campaign.file("envoi.toml", toml);
+    let run = campaign.run(&["send", "--yes"]);
+    run.expect_code(0);
+    assert_eq!(server.received_count(), 2, "{run}");
+    assert_eq!(server.auth_successes(), server.connections_opened());
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+}
+
 #[test]
 fn wrong_password_stops_the_run_and_sends_nothing() {
     let server = starttls_server(Faults::none());
