@@ -18,10 +18,10 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
     match &smtp {
         Err(problems) => problems.iter().for_each(|p| report.add(p.clone())),
         Ok(settings) => {
-            if let Err(e) = crate::delivery::smtp::check_settings(settings) {
+            if let Err(e) = crate::delivery::relay::check_settings(settings) {
                 report.add(Problem::new(
                     Location::file(config_display).setting("smtp", ""),
-                    e,
+                    e.to_string(),
                 ));
             }
             // The variable is often set only for the send itself, so this is a note, not a problem.
@@ -54,9 +54,9 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
 
     if args.smtp {
         match &smtp {
-            Ok(settings) => match crate::delivery::smtp::probe(settings) {
+            Ok(settings) => match crate::delivery::relay::probe(settings) {
                 Ok(summary) => println!("relay: {summary}"),
-                Err(e) => report.add(Problem::new(Location::file(config_display), e)),
+                Err(e) => report.add(Problem::new(Location::file(config_display), e.to_string())),
             },
             Err(_) => println!("relay: not contacted, fix the [smtp] problems above first"),
         }

@@ -11,7 +11,7 @@ use lettre::Address;
 
 use crate::cli::{GlobalArgs, SendArgs};
 use crate::commands::{Outcome, plural};
-use crate::delivery::smtp::Relay;
+use crate::delivery::relay::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
 use crate::delivery_log::{DeliveryLog, Entry, History, Status};
 use crate::error::{Error, Location, Problem};
@@ -47,8 +47,12 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             e,
         )
     })?;
-    let relay = Relay::new(&smtp, secret)
-        .map_err(|e| Error::input(Location::file(config_display).setting("smtp", ""), e))?;
+    let relay = Relay::new(&smtp, secret).map_err(|e| {
+        Error::input(
+            Location::file(config_display).setting("smtp", ""),
+            e.to_string(),
+        )
+    })?;
 
     let selection = RowFilter::new(&args.selection.rows, None);
     pipeline.require_recipients()?;

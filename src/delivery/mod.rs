@@ -6,15 +6,26 @@
 //! messages and feeds a small bounded queue, so memory stays flat however many rows there are.
 //!
 //! Stopping: the `halt` flag is raised by Ctrl-C or by a reply that means no message can go
-//! out (authentication refused, quota). Workers finish the message in hand, log it, and take
-//! no other; messages not yet started are simply not in the log, so the next run sends them.
+//! out (authentication refused, quota), by a relay that keeps failing or refusing the client
+//! (see [`streak`]), or when no connection at all can be made. Workers finish the message in
+//! hand, log it, and take no other; messages not yet started are simply not in the log, so the
+//! next run sends them.
+//!
+//! Connections: see [`pool`] (one login before any other connection; a relay's connection
+//! limit lowers the concurrency instead of failing letters).
 
+pub mod capabilities;
+mod pool;
 pub mod rate;
+pub mod relay;
+pub mod reply;
 pub mod retry;
-pub mod smtp;
+pub mod session;
+mod streak;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TrySendError, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,8 +33,12 @@ use crate::compose::Composed;
 use crate::config::SendPolicy;
 use crate::delivery_log::{DeliveryLog, Entry, Status};
 use crate::error::Error;
+use pool::{Pool, Slot};
 use rate::RateLimiter;
-use smtp::{Attempt, Relay, Session};
+use relay::Relay;
+use reply::Attempt;
+use session::{FurtherTransaction, Session};
+use streak::Streaks;
 
 /// What the terminal hears about while a run goes on.
 pub trait Observer: Sync {
@@ -86,6 +101,10 @@ struct Shared<'a> {
     rate: RateLimiter,
     totals: Mutex<Totals>,
     stop_reason: Mutex<Option<String>>,
+    pool: Pool,
+    streaks: Streaks,
+    /// Letters a retiring worker took but did not attempt; the others send them first.
+    returned: Mutex<Vec<Composed>>,
 }
 
 impl Delivery<'_> {
@@ -97,6 +116,9 @@ impl Delivery<'_> {
             rate: RateLimiter::new(self.policy.rate),
             totals: Mutex::new(Totals::default()),
             stop_reason: Mutex::new(None),
+            pool: Pool::default(),
+            streaks: Streaks::default(),
+            returned: Mutex::new(Vec::new()),
         };
         match self.relay {
             None => {
@@ -178,42 +200,107 @@ impl Shared<'_> {
     }
 
     fn worker(&self, relay: &Relay, rx: &Mutex<Receiver<Composed>>) {
-        let mut session: Option<Session> = None;
+        let mut slot = Slot::new(&self.pool);
         while !self.halted() {
-            let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-            let Ok(message) = next else { break };
-            self.deliver(relay, &mut session, &message);
-        }
-        if let Some(s) = session {
-            s.quit();
+            let Some(message) = self.next_message(rx) else {
+                break;
+            };
+            if let Err(Retired) = self.deliver(relay, &mut slot, &message) {
+                self.returned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(message);
+                break;
+            }
         }
     }
 
-    /// All attempts at one message.
-    fn deliver(&self, relay: &Relay, session: &mut Option<Session>, message: &Composed) {
+    /// A returned letter first, else the next from the queue; `None` when both are done.
+    fn next_message(&self, rx: &Mutex<Receiver<Composed>>) -> Option<Composed> {
+        loop {
+            let returned = self
+                .returned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            if returned.is_some() {
+                return returned;
+            }
+            // Not a blocking recv: a letter may be returned while this worker waits.
+            let next = rx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recv_timeout(Duration::from_millis(20));
+            match next {
+                Ok(message) => return Some(message),
+                Err(RecvTimeoutError::Timeout) if !self.halted() => {}
+                Err(_) => {
+                    return self
+                        .returned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop();
+                }
+            }
+        }
+    }
+
+    /// A session for the next attempt: the worker's own, or a new one when the pool allows.
+    fn session<'p>(&'p self, relay: &Relay, slot: &mut Slot) -> Result<Session, Connect<'p>> {
+        if let Some(s) = slot.take()
+            && s.is_usable()
+        {
+            return Ok(s);
+        }
+        let Some(ticket) = self.pool.may_connect(self.delivery.halt) else {
+            return Err(Connect::Halted);
+        };
+        match relay.connect() {
+            Ok(s) => {
+                self.pool.connected(ticket);
+                Ok(s)
+            }
+            Err(failure) => {
+                // Refused while other connections work: the relay's connection limit.
+                if failure.is_connection_refusal() && self.pool.open() > 0 {
+                    if self.pool.first_lowering() {
+                        let open = self.pool.open();
+                        self.delivery.observer.warn(&format!(
+                            "the relay accepts fewer connections than concurrency = {} ({}); going on with {open}",
+                            self.delivery.policy.concurrency,
+                            failure.reason()
+                        ));
+                    }
+                    return Err(Connect::Retire);
+                }
+                Err(Connect::Failed(failure, ticket))
+            }
+        }
+    }
+
+    /// All attempts at one message. `Err(Retired)`: not attempted, this worker stops.
+    fn deliver(&self, relay: &Relay, slot: &mut Slot, message: &Composed) -> Result<(), Retired> {
         let max_attempts = self.delivery.policy.max_attempts;
         for attempt_no in 1..=max_attempts {
             if !self.rate.acquire(self.delivery.halt) {
-                return; // stopped while waiting: not attempted, so not logged
+                return Ok(()); // stopped while waiting: not attempted, so not logged
             }
-            let (attempt, while_connecting) = match session.take() {
-                Some(s) if s.is_usable() => self.attempt(s, session, message),
-                _ => match relay.connect() {
-                    Ok(s) => self.attempt(s, session, message),
-                    Err(failure) => (failure, true),
-                },
+            // A failed first connection's ticket is held until its failure is counted, so the
+            // next worker's try sees the count.
+            let (attempt, while_connecting, _ticket) = match self.session(relay, slot) {
+                Ok(s) => (self.attempt(s, slot, message), false, None),
+                Err(Connect::Failed(failure, ticket)) => (failure, true, Some(ticket)),
+                Err(Connect::Retire) => return Err(Retired),
+                Err(Connect::Halted) => return Ok(()),
             };
             match attempt {
-                Attempt::Accepted { reply, refused } => {
-                    let mut detail = reply.text.clone();
-                    for (address, why) in &refused {
-                        let warning = format!(
-                            "row {}: the relay refused {address} ({why}); the letter went to the other addresses",
-                            message.row
-                        );
-                        self.delivery.observer.warn(&warning);
-                        detail.push_str(&format!("; refused {address}: {why}"));
-                    }
+                Attempt::Accepted {
+                    reply,
+                    refused,
+                    further,
+                } => {
+                    self.streaks.relay_worked();
+                    let detail = self.accepted_detail(message, &reply, &refused, &further);
                     self.finish(
                         message,
                         Status::Sent,
@@ -221,9 +308,19 @@ impl Shared<'_> {
                         detail,
                         attempt_no,
                     );
-                    return;
+                    return Ok(());
                 }
-                Attempt::Permanent { reply } => {
+                Attempt::Permanent {
+                    reply,
+                    misconfigured,
+                } => {
+                    if !misconfigured {
+                        self.streaks.relay_worked();
+                    } else if let Some(n) = self.streaks.refused(reply.without_addresses()) {
+                        self.stop(format!(
+                            "the relay refused {n} letters in a row with the same reply ({reply}): it refuses this sender or this computer, not the addresses; check host, username and the from address with the relay's administrator"
+                        ));
+                    }
                     self.finish(
                         message,
                         Status::Failed,
@@ -231,28 +328,39 @@ impl Shared<'_> {
                         reply.text,
                         attempt_no,
                     );
-                    return;
+                    return Ok(());
                 }
                 Attempt::Unknown { reason } => {
                     self.finish(message, Status::Unknown, String::new(), reason, attempt_no);
-                    return;
+                    return Ok(());
                 }
                 Attempt::Fatal { reply, reason } => {
                     let code = reply.map(|r| r.code_column()).unwrap_or_default();
                     self.finish(message, Status::Failed, code, reason.clone(), attempt_no);
                     self.stop(reason);
-                    return;
+                    return Ok(());
                 }
-                Attempt::Transient { reply, reason } => {
+                Attempt::Transient {
+                    reply,
+                    reason,
+                    no_answer,
+                } => {
                     let code = reply.map(|r| r.code_column()).unwrap_or_default();
-                    if attempt_no == max_attempts {
+                    let streak_ends = if no_answer || while_connecting {
+                        self.no_answer_streak_ends(&reason, while_connecting)
+                    } else {
+                        None
+                    };
+                    if attempt_no == max_attempts || streak_ends.is_some() {
                         let detail = format!("gave up after {attempt_no} attempts: {reason}");
-                        self.finish(message, Status::Failed, code, detail.clone(), attempt_no);
-                        if while_connecting {
+                        self.finish(message, Status::Failed, code, detail, attempt_no);
+                        if let Some(why) = streak_ends {
+                            self.stop(why);
+                        } else if while_connecting && !self.pool.proven() {
                             // The relay itself is out of reach: every other letter would fail too.
                             self.stop(format!("the relay cannot be reached: {reason}"));
                         }
-                        return;
+                        return Ok(());
                     }
                     let wait = retry::backoff(self.delivery.policy.retry_delay, attempt_no + 1);
                     let detail = format!(
@@ -261,20 +369,80 @@ impl Shared<'_> {
                     );
                     self.log(message, Status::Failed, code, detail, attempt_no, false);
                     if !self.pause(wait) {
-                        return;
+                        return Ok(());
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Counts an attempt that got no answer (or no connection); the reason the run stops when
+    /// that ends the streak (see [`streak`]).
+    fn no_answer_streak_ends(&self, reason: &str, while_connecting: bool) -> Option<String> {
+        let proven = self.pool.proven();
+        let limit = if proven {
+            self.delivery.policy.concurrency as u32 + 2
+        } else {
+            streak::NO_ANSWER_LIMIT
+        };
+        let n = self.streaks.no_answer(limit)?;
+        Some(if while_connecting && !proven {
+            format!("the relay cannot be reached: {n} attempts in a row failed, the last: {reason}")
+        } else {
+            format!(
+                "the relay failed {n} times in a row without answering (the last: {reason}); check that it is running and reachable, then run envoi send again"
+            )
+        })
+    }
+
+    /// The log row's detail for a letter the relay took, with what each address got when not
+    /// all did; warns about the addresses that did not.
+    fn accepted_detail(
+        &self,
+        message: &Composed,
+        reply: &reply::Reply,
+        refused: &[(lettre::Address, reply::Reply)],
+        further: &[FurtherTransaction],
+    ) -> String {
+        let mut detail = reply.text.clone();
+        let refusals = refused
+            .iter()
+            .chain(further.iter().flat_map(|t| &t.refused));
+        for (address, why) in refusals {
+            self.delivery.observer.warn(&format!(
+                "row {}: the relay refused {address} ({why}); the letter went to the other addresses",
+                message.row
+            ));
+            detail.push_str(&format!("; refused {address}: {why}"));
+        }
+        for (i, transaction) in further.iter().enumerate() {
+            let addresses = transaction
+                .recipients
+                .iter()
+                .filter(|a| !transaction.refused.iter().any(|(r, _)| r == *a))
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            match &transaction.outcome {
+                Ok(reply) => detail.push_str(&format!(
+                    "; the relay takes fewer recipients per message, so transaction {} sent the same letter to {addresses}: {reply}",
+                    i + 2
+                )),
+                Err(why) => {
+                    self.delivery.observer.warn(&format!(
+                        "row {}: the letter went to the first addresses, but not to {addresses} ({why}); it will not be sent to them again, send it to them by hand",
+                        message.row
+                    ));
+                    detail.push_str(&format!("; NOT sent to {addresses}: {why}"));
+                }
+            }
+        }
+        detail
     }
 
     /// One attempt on an open session; keeps the session if it can carry another message.
-    fn attempt(
-        &self,
-        mut s: Session,
-        slot: &mut Option<Session>,
-        message: &Composed,
-    ) -> (Attempt, bool) {
+    fn attempt(&self, mut s: Session, slot: &mut Slot, message: &Composed) -> Attempt {
         // The intent is written as the transaction starts, so that its sync runs while MAIL,
         // RCPT and DATA travel; it is confirmed on disk before the data goes out. Whatever
         // happens next is logged by the caller, which resolves the intent.
@@ -287,20 +455,16 @@ impl Shared<'_> {
             ) {
                 Ok(announced) => Some((log, announced)),
                 Err(e) => {
-                    let reason = e.to_string();
-                    return (
-                        Attempt::Fatal {
-                            reply: None,
-                            reason,
-                        },
-                        false,
-                    );
+                    return Attempt::Fatal {
+                        reply: None,
+                        reason: e.to_string(),
+                    };
                 }
             },
             None => None,
         };
         let attempt = s.send(message, || match announced {
-            Some((log, announced)) => log.confirm(announced).map_err(|e| e.to_string()),
+            Some((log, announced)) => log.confirm(announced),
             None => Ok(()),
         });
         if s.is_usable()
@@ -309,9 +473,9 @@ impl Shared<'_> {
                 Attempt::Accepted { .. } | Attempt::Permanent { .. }
             )
         {
-            *slot = Some(s);
+            slot.put(s);
         }
-        (attempt, false)
+        attempt
     }
 
     /// Sleeps for a backoff; false if the run was stopped meanwhile.
@@ -363,6 +527,19 @@ impl Shared<'_> {
         }
         self.delivery.observer.logged(&entry, last);
     }
+}
+
+/// A worker that was refused a connection while others work stops (see [`pool`]).
+struct Retired;
+
+/// Why no session could be had for an attempt.
+enum Connect<'p> {
+    /// Connecting failed; classified like an attempt.
+    Failed(Attempt, pool::Ticket<'p>),
+    /// The relay's connection limit: this worker retires.
+    Retire,
+    /// The run was stopped while waiting for the pool.
+    Halted,
 }
 
 fn stopped_reason(e: &Error) -> String {

@@ -249,7 +249,7 @@ fn a_certificate_that_cannot_be_verified_stops_the_run() {
     for (cert, why) in [
         (
             CertKind::Untrusted,
-            "the relay's certificate could not be verified: no authority this computer trusts signed it; if the relay uses a private CA, name it with ca_file",
+            "the relay's certificate could not be verified: no authority this computer trusts signed it; if the relay uses a private CA or its own certificate, name that certificate (PEM) with ca_file",
         ),
         (CertKind::Expired, "the relay's certificate has expired"),
         (

@@ -1,0 +1,331 @@
+//! One open, authenticated connection and the mail transactions on it.
+//!
+//! lettre's high-level transport fails a whole message on any refused recipient and cannot
+//! tell "lost before the data was handed over" (safe to retry) from "lost after" (delivery
+//! unknown), so this drives lettre's low-level [`SmtpConnection`] step by step.
+
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::transport::smtp::client::SmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
+
+use crate::compose::Composed;
+use crate::delivery::capabilities::Capabilities;
+use crate::delivery::reply::{Attempt, Meaning, Phase, Reply, describe_error, reply_of};
+use crate::error::Error;
+
+/// An open, authenticated connection.
+pub struct Session {
+    pub(crate) conn: SmtpConnection,
+    pub(crate) capabilities: Capabilities,
+}
+
+/// A later transaction of a letter whose recipients did not fit in one (see [`Session::send`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FurtherTransaction {
+    /// The addresses this transaction was for, in envelope order.
+    pub recipients: Vec<Address>,
+    /// The relay's acceptance, or why these addresses did not get the letter.
+    pub outcome: Result<Reply, String>,
+    /// Addresses of this transaction the relay refused (the others got the letter).
+    pub refused: Vec<(Address, Reply)>,
+}
+
+/// How the recipients of one transaction fared.
+struct Recipients {
+    refused: Vec<(Address, Reply)>,
+    /// Not sent in this transaction because the relay took no more (`452 4.5.3`).
+    deferred: Vec<Address>,
+    accepted: usize,
+}
+
+impl Session {
+    /// What the relay said it can do, from its EHLO reply on this (encrypted) connection.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// One letter: MAIL, RCPT for every address, DATA, then — after `before_data` has made the
+    /// intent durable — the content. The connection stays usable after `Accepted` and
+    /// `Permanent`; after anything else the caller drops it.
+    ///
+    /// When the relay takes no more recipients in a transaction (`452 4.5.3 too many
+    /// recipients` to a Cc or Bcc, RFC 5321 3.5.3 and 4.5.3.1.10), the same bytes (same
+    /// Message-ID) go to the remaining addresses in further transactions on this connection,
+    /// each address exactly once:
+    ///
+    /// * An address is put in exactly one transaction, so within a run nothing repeats.
+    /// * The letter's intent is made durable once, before the first transaction's data, and
+    ///   its one log row is written after the last transaction; the row lists what each
+    ///   address got. A crash in between leaves the intent without a row, which the next run
+    ///   records `unknown` and does not send again unless asked: an address may then miss the
+    ///   letter (the log says the delivery is unknown) but never gets it twice.
+    /// * A later transaction that fails (the connection drops, a refusal) is not retried: the
+    ///   letter is already `sent` to the addressee, and a retry of the whole letter would send
+    ///   the first addresses again. Its addresses are named in the row and in a warning.
+    pub fn send(
+        &mut self,
+        message: &Composed,
+        before_data: impl FnOnce() -> Result<(), Error>,
+    ) -> Attempt {
+        let all: Vec<Address> = message.envelope_recipients().cloned().collect();
+        let (reply, first) = match self.transaction(message, &all, Some(before_data)) {
+            Ok(done) => done,
+            Err(attempt) => return attempt,
+        };
+        let mut further = Vec::new();
+        let mut pending = first.deferred;
+        while !pending.is_empty() {
+            let batch = std::mem::take(&mut pending);
+            match self.transaction(message, &batch, None::<fn() -> Result<(), Error>>) {
+                Ok((reply, leg)) => {
+                    // `deferred` is set only after the relay took at least one address, so
+                    // every round makes progress.
+                    let sent = batch[..batch.len() - leg.deferred.len()].to_vec();
+                    pending = leg.deferred;
+                    further.push(FurtherTransaction {
+                        recipients: sent,
+                        outcome: Ok(reply),
+                        refused: leg.refused,
+                    });
+                }
+                Err(attempt) => {
+                    further.push(FurtherTransaction {
+                        recipients: batch,
+                        outcome: Err(attempt.reason()),
+                        refused: Vec::new(),
+                    });
+                    break;
+                }
+            }
+        }
+        Attempt::Accepted {
+            reply,
+            refused: first.refused,
+            further,
+        }
+    }
+
+    /// One transaction to `recipients` (the first is the letter's addressee when
+    /// `before_data` is given: its refusal is the letter's).
+    fn transaction(
+        &mut self,
+        message: &Composed,
+        recipients: &[Address],
+        before_data: Option<impl FnOnce() -> Result<(), Error>>,
+    ) -> Result<(Reply, Recipients), Attempt> {
+        let first_transaction = before_data.is_some();
+        let mut params = Vec::new();
+        if !message.bytes.is_ascii() {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        if let Err(e) = self
+            .conn
+            .command(Mail::new(Some(message.from.email.clone()), params))
+        {
+            return Err(self.failed_before_data(&e, Phase::Mail, "the sender"));
+        }
+
+        let mut outcome = Recipients {
+            refused: Vec::new(),
+            deferred: Vec::new(),
+            accepted: 0,
+        };
+        for (i, address) in recipients.iter().enumerate() {
+            let Err(e) = self.conn.command(Rcpt::new(address.clone(), vec![])) else {
+                outcome.accepted += 1;
+                continue;
+            };
+            let addressee = i == 0 && first_transaction;
+            let what = format!("the recipient {address}");
+            match reply_of(&e).map(|r| (r.meaning(Phase::Rcpt), r)) {
+                Some((Meaning::TooManyRecipients, _)) if outcome.accepted > 0 => {
+                    outcome.deferred = recipients[i..].to_vec();
+                    break;
+                }
+                // A refused Cc or Bcc does not stop the letter to the addressee.
+                Some((Meaning::Refused | Meaning::Misconfigured, reply)) if !addressee => {
+                    outcome.refused.push((address.clone(), reply));
+                }
+                _ => return Err(self.failed_before_data(&e, Phase::Rcpt, &what)),
+            }
+        }
+        if outcome.accepted == 0 {
+            // Later transaction whose addresses were all refused: nothing to send.
+            let _ = self.conn.command(Rset);
+            return Ok((Reply::from_parts(250, "nothing to send"), outcome));
+        }
+
+        if let Err(e) = self.conn.command(Data) {
+            return Err(self.failed_before_data(&e, Phase::Data, "the message"));
+        }
+        if let Some(before_data) = before_data
+            && let Err(e) = before_data()
+        {
+            // Nothing may go out that the log cannot record. Dropping the connection before the
+            // final dot makes the relay discard the partial message.
+            self.conn.abort();
+            return Err(Attempt::Fatal {
+                reply: None,
+                reason: e.to_string(),
+            });
+        }
+        let handed_over = match std::str::from_utf8(&message.bytes) {
+            Ok(text) => self.conn.command(DataContent(text)),
+            // Not reachable with lettre's formatting (text is UTF-8, attachments base64), but
+            // lettre's own path is correct for any bytes, only slower.
+            Err(_) => self.conn.message(&message.bytes),
+        };
+        match handed_over {
+            Ok(response) => Ok((Reply::from_response(&response), outcome)),
+            Err(e) => Err(match reply_of(&e) {
+                Some(reply) => Attempt::classify(
+                    reply,
+                    Phase::DataEnd,
+                    "the relay did not accept the message",
+                ),
+                None => {
+                    self.close_broken();
+                    Attempt::Unknown {
+                        reason: format!(
+                            "the connection was lost after the letter was sent, before the relay confirmed it ({})",
+                            describe_error(&e)
+                        ),
+                    }
+                }
+            }),
+        }
+    }
+
+    /// A failure before any data went out: safe to retry, unless the relay said no for good.
+    fn failed_before_data(
+        &mut self,
+        e: &lettre::transport::smtp::Error,
+        phase: Phase,
+        what: &str,
+    ) -> Attempt {
+        match reply_of(e) {
+            Some(reply) => {
+                let attempt = Attempt::classify(reply, phase, &format!("the relay refused {what}"));
+                if matches!(attempt, Attempt::Permanent { .. }) {
+                    // Keep the connection for the next message.
+                    if self.conn.command(Rset).is_err() {
+                        self.close_broken();
+                    }
+                } else {
+                    self.conn.abort();
+                }
+                attempt
+            }
+            None => {
+                self.close_broken();
+                Attempt::Transient {
+                    reply: None,
+                    no_answer: true,
+                    reason: format!(
+                        "no usable answer from the relay to {} ({what}): {}",
+                        phase.command(),
+                        describe_error(e)
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Closes a connection that failed without a reply (lost, or the relay stopped answering).
+    /// `abort` says QUIT and reads the answer; a relay that stopped answering would hold that
+    /// for a whole `timeout` more, so the answer is waited for only briefly.
+    fn close_broken(&mut self) {
+        close_broken(&mut self.conn);
+    }
+
+    /// Whether the connection can carry another message.
+    pub fn is_usable(&self) -> bool {
+        !self.conn.has_broken()
+    }
+
+    /// Says goodbye politely; errors do not matter any more.
+    pub fn quit(mut self) {
+        let _ = self.conn.quit();
+    }
+
+    /// The relay's greeting name, for `check --smtp`.
+    pub fn server_name(&self) -> &str {
+        &self.capabilities.name
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.conn.is_encrypted()
+    }
+}
+
+/// See [`Session::close_broken`].
+pub(crate) fn close_broken(conn: &mut SmtpConnection) {
+    let _ = conn.set_timeout(Some(Duration::from_millis(10)));
+    conn.abort();
+}
+
+/// The message content of a DATA transaction, dot-stuffed and followed by the final `.` line,
+/// written to the relay in ONE write.
+///
+/// lettre's `SmtpConnection::message` writes the content and the final `\r\n.\r\n` in two
+/// writes, on a socket without `TCP_NODELAY` (which its blocking API cannot set). Nagle's
+/// algorithm then holds the five-byte terminator until the relay acknowledges the content, and
+/// the relay delays that acknowledgement (40 ms on Linux) because it is waiting for the rest:
+/// every message cost 40 ms of idle wait, capping one connection at about 25 letters/s.
+/// `SmtpConnection::command` writes its whole argument at once, then reads the reply exactly
+/// as `message` does.
+struct DataContent<'a>(&'a str);
+
+impl std::fmt::Display for DataContent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // RFC 5321 4.5.2: a line that starts with "." gets one more. Byte for byte what
+        // lettre's codec sends: lines are CRLF-terminated, and CRLF . CRLF always follows.
+        let mut rest = self.0;
+        if rest.starts_with('.') {
+            f.write_str(".")?;
+        }
+        while let Some(at) = rest.find("\r\n.") {
+            f.write_str(&rest[..at + 2])?;
+            f.write_str(".")?;
+            rest = &rest[at + 2..];
+        }
+        f.write_str(rest)?;
+        f.write_str("\r\n.\r\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_content_is_dot_stuffed_and_terminated_like_lettres() {
+        let cases = [
+            "Subject: x\r\n\r\n.hidden\r\nok\r\n..two\r\n",
+            ".first\r\n.\r\nlast",
+            "bare\n.lf is not a line start\r\n",
+            "",
+        ];
+        assert_eq!(
+            DataContent(cases[0]).to_string(),
+            "Subject: x\r\n\r\n..hidden\r\nok\r\n...two\r\n\r\n.\r\n"
+        );
+        for case in cases {
+            // What lettre's two-write path puts on the wire, as one string.
+            let mut lettre = String::new();
+            let mut line_start = true;
+            for c in case.chars() {
+                if line_start && c == '.' {
+                    lettre.push('.');
+                }
+                lettre.push(c);
+                line_start = c == '\n' && lettre.ends_with("\r\n");
+            }
+            lettre.push_str("\r\n.\r\n");
+            assert_eq!(DataContent(case).to_string(), lettre, "{case:?}");
+        }
+    }
+}
