@@ -5,6 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::tracking::{MailboxSettings, TrackingSettings};
 use crate::config::{Config, SendPolicy, SmtpOverrides, SmtpSettings};
 use crate::error::{Error, Location, Problem};
 
@@ -113,6 +114,25 @@ impl Campaign {
 
     pub fn send_policy(&self) -> Result<SendPolicy, Vec<Problem>> {
         self.config.send_policy(&self.paths.config)
+    }
+
+    /// `[tracking]`, validated.
+    pub fn tracking_settings(&self) -> Result<TrackingSettings, Vec<Problem>> {
+        self.config.tracking.settings(&self.paths.config)
+    }
+
+    /// `[mailbox]`, validated, or `None` when envoi.toml has no such section; `ca_file` is
+    /// relative to the campaign folder.
+    pub fn mailbox_settings(&self) -> Result<Option<MailboxSettings>, Vec<Problem>> {
+        let Some(section) = &self.config.mailbox else {
+            return Ok(None);
+        };
+        let mut settings =
+            section.settings(self.config.smtp.password_command.as_deref(), &self.paths.config)?;
+        if let Some(ca) = &settings.ca_file {
+            settings.ca_file = Some(self.dir.join(ca));
+        }
+        Ok(Some(settings))
     }
 
     /// The identifier that keeps Message-IDs stable: `[campaign] id`, or else the template's

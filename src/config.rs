@@ -14,6 +14,8 @@ use serde::Deserialize;
 use crate::error::{Error, Location, Problem};
 use crate::secret::{PasswordCommand, PasswordSource};
 
+pub mod tracking;
+
 /// `envoi.toml` as written. Unknown keys are errors: a typo must not silently change behaviour.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,11 @@ pub struct Config {
     pub smtp: SmtpSection,
     #[serde(default)]
     pub send: SendSection,
+    /// Delivery reports: DSN, return path, read receipts (see [`tracking`]).
+    #[serde(default)]
+    pub tracking: tracking::TrackingSection,
+    /// The IMAP mailbox for reports and the Sent copy; absent means no mailbox.
+    pub mailbox: Option<tracking::MailboxSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 
 /// The environment variable that holds the relay password.
 pub const PASSWORD_ENV: &str = "ENVOI_SMTP_PASSWORD";
+/// The environment variable that holds the IMAP mailbox password (`[mailbox]`).
+pub const IMAP_PASSWORD_ENV: &str = "ENVOI_IMAP_PASSWORD";
 
 /// A password or token. Deliberately not `Display`.
 #[derive(Clone)]
@@ -39,6 +41,8 @@ impl fmt::Debug for Secret {
 pub enum PasswordSource {
     /// `ENVOI_SMTP_PASSWORD` is set.
     Environment,
+    /// `ENVOI_IMAP_PASSWORD` is set (for the mailbox only).
+    ImapEnvironment,
     /// `password_command` in envoi.toml: run without a shell, first line of its output.
     Command(PasswordCommand),
     /// Nothing configured.
@@ -124,17 +128,32 @@ impl PasswordSource {
         }
     }
 
+    /// The mailbox's own source, if it has one: `ENVOI_IMAP_PASSWORD`, then its
+    /// `password_command`. Without one, the mailbox uses the relay's password.
+    pub fn detect_imap(password_command: Option<&str>) -> Option<Self> {
+        if std::env::var_os(IMAP_PASSWORD_ENV).is_some() {
+            Some(PasswordSource::ImapEnvironment)
+        } else {
+            password_command.map(|cmd| PasswordSource::Command(cmd.to_owned()))
+        }
+    }
+
     /// Reads the secret. Errors describe the source, never the value.
     pub fn read(&self) -> Result<Option<Secret>, String> {
         match self {
             PasswordSource::None => Ok(None),
-            PasswordSource::Environment => match std::env::var(PASSWORD_ENV) {
-                Ok(value) if value.is_empty() => Err(format!("{PASSWORD_ENV} is set but empty")),
-                Ok(value) => Ok(Some(Secret::new(value))),
-                Err(_) => Err(format!("{PASSWORD_ENV} is not valid UTF-8 text")),
-            },
+            PasswordSource::Environment => read_variable(PASSWORD_ENV).map(Some),
+            PasswordSource::ImapEnvironment => read_variable(IMAP_PASSWORD_ENV).map(Some),
             PasswordSource::Command(cmd) => run_password_command(cmd).map(Some),
         }
+    }
+}
+
+fn read_variable(name: &str) -> Result<Secret, String> {
+    match std::env::var(name) {
+        Ok(value) if value.is_empty() => Err(format!("{name} is set but empty")),
+        Ok(value) => Ok(Secret::new(value)),
+        Err(_) => Err(format!("{name} is not valid UTF-8 text")),
     }
 }
 
