@@ -127,8 +127,10 @@ impl Campaign {
         let Some(section) = &self.config.mailbox else {
             return Ok(None);
         };
-        let mut settings =
-            section.settings(self.config.smtp.password_command.as_deref(), &self.paths.config)?;
+        let mut settings = section.settings(
+            self.config.smtp.password_command.as_ref(),
+            &self.paths.config,
+        )?;
         if let Some(ca) = &settings.ca_file {
             settings.ca_file = Some(self.dir.join(ca));
         }

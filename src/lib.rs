@@ -24,6 +24,7 @@ pub mod config;
 pub mod delivery;
 pub mod delivery_log;
 pub mod error;
+pub mod mailbox;
 pub mod markdown;
 pub mod pipeline;
 pub mod recipients;

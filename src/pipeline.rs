@@ -76,6 +76,10 @@ impl Pipeline {
             recipients_display: campaign.recipients_display().to_path_buf(),
             date: SystemTime::now(),
             test_to,
+            read_receipts: campaign
+                .tracking_settings()
+                .map_err(Error::Problems)?
+                .read_receipts,
         };
         Ok(Pipeline {
             campaign,

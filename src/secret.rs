@@ -130,11 +130,11 @@ impl PasswordSource {
 
     /// The mailbox's own source, if it has one: `ENVOI_IMAP_PASSWORD`, then its
     /// `password_command`. Without one, the mailbox uses the relay's password.
-    pub fn detect_imap(password_command: Option<&str>) -> Option<Self> {
+    pub fn detect_imap(password_command: Option<&PasswordCommand>) -> Option<Self> {
         if std::env::var_os(IMAP_PASSWORD_ENV).is_some() {
             Some(PasswordSource::ImapEnvironment)
         } else {
-            password_command.map(|cmd| PasswordSource::Command(cmd.to_owned()))
+            password_command.map(|cmd| PasswordSource::Command(cmd.clone()))
         }
     }
 

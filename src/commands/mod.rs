@@ -1,6 +1,7 @@
 //! One module per subcommand, each with an `execute()`.
 
 pub mod check;
+pub mod file_sent;
 pub mod init;
 pub mod preview;
 pub mod report;

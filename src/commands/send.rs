@@ -10,11 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lettre::Address;
 
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::{Outcome, plural};
+use crate::commands::{Outcome, file_sent, plural};
 use crate::delivery::relay::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
 use crate::delivery_log::{DeliveryLog, Entry, History, Status};
 use crate::error::{Error, Location, Problem};
+use crate::mailbox::filing::{Filer, FilingObserver};
 use crate::pipeline::{Pipeline, RowFilter};
 
 pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
@@ -53,6 +54,11 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             e.to_string(),
         )
     })?;
+    // [mailbox] sent_folder: a copy of every accepted letter (see commands::file_sent).
+    let sent_folder = match args.dry_run || test_to.is_some() {
+        true => None,
+        false => file_sent::open(campaign)?,
+    };
 
     let selection = RowFilter::new(&args.selection.rows, None);
     pipeline.require_recipients()?;
@@ -136,6 +142,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             "nothing to send: no letter is selected (check --row and --limit)".to_owned()
         };
         println!("{why}");
+        if let Some(folder) = sent_folder {
+            file_sent::catch_up(folder, &pipeline, &log_path);
+        }
         return Ok(Outcome::Done);
     }
 
@@ -171,12 +180,20 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         }
     }
 
+    let filer = sent_folder.map(Filer::start);
+    let filing = filer.as_ref().map(|filer| FilingObserver {
+        inner: &observer,
+        filer,
+    });
     let delivery = Delivery {
         relay: (!args.dry_run).then_some(&relay),
         policy,
         log: log.as_ref(),
         halt: &halt,
-        observer: &observer,
+        observer: match &filing {
+            Some(filing) => filing,
+            None => &observer,
+        },
     };
     let rows = &plan.rows;
     let report = delivery.run(
@@ -192,6 +209,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         plan.already_done,
         log.as_ref().map(|_| log_display.as_path()),
     );
+    if let Some(filer) = filer {
+        file_sent::finish(filer, &pipeline, &log_path);
+    }
 
     let totals = &report.totals;
     Ok(if report.stopped.is_some() {

@@ -57,6 +57,8 @@ pub struct ComposeSettings {
     pub date: SystemTime,
     /// `send --test-to`: deliver to this address only, with no Cc or Bcc.
     pub test_to: Option<Address>,
+    /// `[tracking] read_receipts`: ask for a read receipt (RFC 8098) to the From address.
+    pub read_receipts: bool,
 }
 
 /// An attachment as it will be sent.
@@ -475,6 +477,12 @@ fn build(
             ));
         }
     }
+    if settings.read_receipts && settings.test_to.is_none() {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Disposition-Notification-To"),
+            c.from.email.to_string(),
+        ));
+    }
     if settings.test_to.is_some() {
         let name = HeaderName::new_from_ascii_str("X-Envoi-Test");
         builder = builder.raw_header(HeaderValue::new(
@@ -568,6 +576,12 @@ fn message_id(settings: &ComposeSettings, email: &str, from: &Mailbox) -> String
     let digest = hasher.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("<{hex}.envoi@{}>", from.email.domain())
+}
+
+/// The `Bcc:` header line a mail client adds to its own copy of a letter (the relay's copy
+/// never has one), encoded as To and Cc are. Used for the copy filed in Sent.
+pub fn bcc_header(bcc: &[Mailbox]) -> String {
+    format!("Bcc: {}\r\n", encoded_mailboxes(bcc))
 }
 
 /// The letter's token: the 32 hex digits of its Message-ID (`<token.envoi@domain>`), stable for

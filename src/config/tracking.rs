@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Security, is_loopback};
 use crate::error::{Location, Problem};
-use crate::secret::PasswordSource;
+use crate::secret::{PasswordCommand, PasswordSource};
 
 /// `[tracking]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -31,7 +31,7 @@ pub struct MailboxSection {
     pub port: Option<u16>,
     pub security: Option<String>,
     pub username: Option<String>,
-    pub password_command: Option<String>,
+    pub password_command: Option<PasswordCommand>,
     pub ca_file: Option<PathBuf>,
     pub folder: Option<String>,
     pub sent_folder: Option<String>,
@@ -88,7 +88,9 @@ impl ReturnPath {
             ));
         }
         if local.matches(Self::TOKEN).count() > 1 {
-            return Err(format!("\"{text}\" has {{token}} more than once; use it once"));
+            return Err(format!(
+                "\"{text}\" has {{token}} more than once; use it once"
+            ));
         }
         let path = ReturnPath {
             template: text.to_owned(),
@@ -219,7 +221,7 @@ impl MailboxSection {
     /// The mailbox settings. `smtp_password_command` is the fallback password source.
     pub fn settings(
         &self,
-        smtp_password_command: Option<&str>,
+        smtp_password_command: Option<&PasswordCommand>,
         display: &Path,
     ) -> Result<MailboxSettings, Vec<Problem>> {
         let mut problems = Vec::new();
@@ -258,7 +260,10 @@ impl MailboxSection {
             ));
         }
         let folder = self.folder.as_deref().unwrap_or("INBOX");
-        for (key, value) in [("folder", Some(folder)), ("sent_folder", self.sent_folder.as_deref())] {
+        for (key, value) in [
+            ("folder", Some(folder)),
+            ("sent_folder", self.sent_folder.as_deref()),
+        ] {
             if let Some(value) = value
                 && let Err(e) = check_folder_name(value)
             {
@@ -272,7 +277,10 @@ impl MailboxSection {
                 "timeout = 0 would wait forever for a dead server; use a number of seconds such as 60",
             ));
         }
-        let password = PasswordSource::detect_imap(self.password_command.as_deref())
+        if let Some(Err(e)) = self.password_command.as_ref().map(PasswordCommand::words) {
+            problems.push(Problem::new(at("password_command"), e));
+        }
+        let password = PasswordSource::detect_imap(self.password_command.as_ref())
             .unwrap_or_else(|| PasswordSource::detect(smtp_password_command));
         if problems.is_empty() {
             Ok(MailboxSettings {
@@ -295,9 +303,14 @@ impl MailboxSection {
 /// A folder name envoi can put in an IMAP command as a quoted string.
 fn check_folder_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
-        return Err("the folder name is empty; write the folder's name, e.g. \"INBOX\" or \"Sent\"".into());
+        return Err(
+            "the folder name is empty; write the folder's name, e.g. \"INBOX\" or \"Sent\"".into(),
+        );
     }
-    if name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
         return Err(format!(
             "\"{}\" holds a quote, a backslash or a control character, which envoi cannot name in IMAP; rename the folder",
             name.escape_default()
@@ -351,14 +364,17 @@ mod tests {
             "{problems:?}"
         );
         assert!(
-            problems[1].starts_with("envoi.toml, [tracking] return_path: \"bounces\" is not an email address"),
+            problems[1].starts_with(
+                "envoi.toml, [tracking] return_path: \"bounces\" is not an email address"
+            ),
             "{problems:?}"
         );
         let problems = tracking("[tracking]\nnotify = [\"never\", \"delay\"]\n").unwrap_err();
         assert!(problems[0].contains("cannot be combined"), "{problems:?}");
         let problems = tracking("[tracking]\nreturn_path = \"b@{token}.example\"\n").unwrap_err();
         assert!(problems[0].contains("in its domain"), "{problems:?}");
-        let err = Config::parse("[tracking]\ndsn = \"yes\"\n", Path::new("envoi.toml")).unwrap_err();
+        let err =
+            Config::parse("[tracking]\ndsn = \"yes\"\n", Path::new("envoi.toml")).unwrap_err();
         assert!(err.to_string().starts_with("envoi.toml, line 2"), "{err}");
     }
 
@@ -378,7 +394,10 @@ mod tests {
     #[test]
     fn mailbox_defaults_and_ports() {
         let m = mailbox("[mailbox]\nhost = \"imap.example\"\nusername = \"u\"\n").unwrap();
-        assert_eq!((m.port, m.security, m.folder.as_str()), (993, Security::Tls, "INBOX"));
+        assert_eq!(
+            (m.port, m.security, m.folder.as_str()),
+            (993, Security::Tls, "INBOX")
+        );
         assert_eq!(m.sent_folder, None);
         let m = mailbox(
             "[mailbox]\nhost = \"127.0.0.1\"\nusername = \"u\"\nsecurity = \"none\"\nsent_folder = \"Sent\"\n",
@@ -398,11 +417,26 @@ mod tests {
             problems[0].starts_with("envoi.toml, [mailbox] security: security = \"none\""),
             "{problems:?}"
         );
-        assert!(problems[1].starts_with("envoi.toml, [mailbox] username:"), "{problems:?}");
-        assert!(problems[2].starts_with("envoi.toml, [mailbox] folder:"), "{problems:?}");
-        assert!(problems[3].starts_with("envoi.toml, [mailbox] timeout:"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("envoi.toml, [mailbox] username:"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].starts_with("envoi.toml, [mailbox] folder:"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[3].starts_with("envoi.toml, [mailbox] timeout:"),
+            "{problems:?}"
+        );
         let problems = mailbox("[mailbox]\nsecurity = \"ssl3\"\nusername = \"u\"\n").unwrap_err();
-        assert!(problems[0].starts_with("envoi.toml, [mailbox] security:"), "{problems:?}");
-        assert!(problems[1].starts_with("envoi.toml, [mailbox] host: no IMAP server"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("envoi.toml, [mailbox] security:"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("envoi.toml, [mailbox] host: no IMAP server"),
+            "{problems:?}"
+        );
     }
 }

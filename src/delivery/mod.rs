@@ -47,6 +47,8 @@ pub trait Observer: Sync {
     fn logged(&self, entry: &Entry, last: bool);
     /// Something the user should know that is not a log row (a refused Cc, the run stopping).
     fn warn(&self, message: &str);
+    /// The relay accepted this letter (for the copy filed in Sent, see `mailbox::filing`).
+    fn accepted(&self, _letter: &Composed) {}
 }
 
 /// Final outcomes of a run (retried attempts are not counted).
@@ -308,6 +310,7 @@ impl Shared<'_> {
                         detail,
                         attempt_no,
                     );
+                    self.delivery.observer.accepted(message);
                     return Ok(());
                 }
                 Attempt::Permanent {

@@ -89,6 +89,7 @@ pub fn process_in(dir: &Path, args: &[&str]) -> std::process::Command {
         "ENVOI_SMTP_SECURITY",
         "ENVOI_SMTP_USER",
         "ENVOI_SMTP_PASSWORD",
+        "ENVOI_IMAP_PASSWORD",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
