@@ -3,8 +3,10 @@
 
 use std::collections::VecDeque;
 
-use super::connection::Session;
+use super::connection::{self, Session};
 use super::{MailboxError, describe_imap_error};
+use crate::config::tracking::MailboxSettings;
+use crate::secret::Secret;
 
 /// How many messages one `UID FETCH` asks for: few enough to keep memory flat on a folder of
 /// thousands of reports, enough to keep round trips few.
@@ -17,9 +19,9 @@ pub struct FolderMessage {
     pub bytes: Vec<u8>,
 }
 
-/// The messages of one folder, fetched as they are read.
-pub struct FolderMessages<'a> {
-    session: &'a mut Session,
+/// The messages of one folder, fetched as they are read, on a session of their own.
+pub struct FolderMessages {
+    session: Session,
     server: String,
     folder: String,
     /// UIDs not fetched yet, ascending.
@@ -27,30 +29,34 @@ pub struct FolderMessages<'a> {
     fetched: VecDeque<FolderMessage>,
 }
 
-/// Opens `folder` read-only and lists its messages. A folder that does not exist is
+/// Logs in, opens `[mailbox] folder` read-only and lists its messages. Everything that can
+/// refuse (the server, its certificate, the login, the folder) has refused by the time this
+/// returns, before the caller writes anything. A folder that does not exist is
 /// [`MailboxError::NoFolder`].
-pub fn folder_messages<'a>(
-    session: &'a mut Session,
-    server: &str,
-    folder: &str,
-) -> Result<FolderMessages<'a>, MailboxError> {
-    examine(session, server, folder)?;
+pub fn folder_messages(
+    settings: &MailboxSettings,
+    password: &Secret,
+) -> Result<FolderMessages, MailboxError> {
+    let server = connection::describe(settings);
+    let folder = settings.folder.as_str();
+    let mut session = connection::open(settings, password)?;
+    examine(&mut session, &server, folder)?;
     let mut uids: Vec<u32> = session
         .uid_search("ALL")
-        .map_err(|e| failed(server, folder, "list", &e))?
+        .map_err(|e| failed(&server, folder, "list", &e))?
         .into_iter()
         .collect();
     uids.sort_unstable();
     Ok(FolderMessages {
         session,
-        server: server.to_owned(),
+        server,
         folder: folder.to_owned(),
         pending: uids.into(),
         fetched: VecDeque::new(),
     })
 }
 
-impl FolderMessages<'_> {
+impl FolderMessages {
     /// How many messages the folder held when it was opened.
     pub fn remaining(&self) -> usize {
         self.pending.len() + self.fetched.len()
@@ -84,7 +90,7 @@ impl FolderMessages<'_> {
     }
 }
 
-impl Iterator for FolderMessages<'_> {
+impl Iterator for FolderMessages {
     type Item = Result<FolderMessage, MailboxError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -98,6 +104,12 @@ impl Iterator for FolderMessages<'_> {
             }
         }
         self.fetched.pop_front().map(Ok)
+    }
+}
+
+impl Drop for FolderMessages {
+    fn drop(&mut self) {
+        let _ = self.session.logout();
     }
 }
 
