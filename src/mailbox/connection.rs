@@ -172,13 +172,11 @@ fn wrap_tls(
     settings: &MailboxSettings,
     server: &str,
 ) -> Result<Stream, MailboxError> {
-    let config: Arc<ClientConfig> =
-        super::trust::client_config(&settings.host, settings.ca_file.as_deref()).map_err(
-            |reason| MailboxError::TlsSetup {
-                server: server.to_owned(),
-                reason,
-            },
-        )?;
+    let config: Arc<ClientConfig> = super::trust::client_config(settings.ca_file.as_deref())
+        .map_err(|reason| MailboxError::TlsSetup {
+            server: server.to_owned(),
+            reason,
+        })?;
     let name = ServerName::try_from(settings.host.clone()).map_err(|_| MailboxError::TlsSetup {
         server: server.to_owned(),
         reason: format!("\"{}\" is not a host name TLS can verify", settings.host),

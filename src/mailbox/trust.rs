@@ -1,32 +1,39 @@
-//! INTERIM: replaced by the relay's shared trust function before landing.
+//! The mailbox's TLS trust: exactly the relay's (system roots, plus `ca_file` as CA and as a
+//! pin), from [`crate::delivery::tls`], with its messages naming the mailbox and `[mailbox]`.
+
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
-pub fn client_config(_host: &str, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| format!("ca_file \"{}\" cannot be read: {e}", ca.display()))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| format!("ca_file \"{}\": {e}", ca.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("ca_file \"{}\": {e}", ca.display()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+use crate::delivery::tls;
+
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    tls::client_config(ca_file).map_err(|e| for_the_mailbox(&e.to_string()))
 }
 
-pub fn tls_problem(tls: &rustls::Error, _host: &str) -> String {
-    format!(
-        "the certificate could not be verified ({tls}); if the server uses a private CA, name it with ca_file in [mailbox]"
-    )
+pub fn tls_problem(error: &rustls::Error, host: &str) -> String {
+    for_the_mailbox(&tls::tls_problem(error, host))
+}
+
+/// The relay's wording, about the mailbox.
+fn for_the_mailbox(text: &str) -> String {
+    text.replace("[smtp]", "[mailbox]")
+        .replace("the relay's", "the mailbox server's")
+        .replace("the relay", "the mailbox server")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_name_the_mailbox_and_its_section() {
+        let error = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let text = super::tls_problem(&error, "imap.example");
+        assert!(text.contains("the mailbox server's certificate"), "{text}");
+        assert!(text.contains("ca_file in [mailbox]"), "{text}");
+        assert!(
+            !text.contains("relay") && !text.contains("[smtp]"),
+            "{text}"
+        );
+    }
 }
