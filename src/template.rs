@@ -7,7 +7,7 @@
 //! ([`crate::markdown::escape_literal`]), which makes them come out HTML-escaped in the HTML
 //! part and exactly as typed in the text part.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use handlebars::{
@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Location, Problem};
 use crate::recipients::Recipient;
+
+mod cycles;
 
 /// Front-matter keys, as the user writes them (see SPEC, "Templates").
 #[derive(Debug, Deserialize)]
@@ -113,7 +115,9 @@ pub struct Templates {
     recipients_display: PathBuf,
 }
 
-const BODY: &str = "body";
+/// The name the letter's body is registered under: with a `/`, which no partial's file name
+/// can hold, so that a `body.md` partial cannot replace the letter.
+const BODY: &str = "letter/body";
 
 impl Templates {
     /// Loads `letter.hbs`, its `letter.<lang>.hbs` variants and every `*.md` partial beside it.
@@ -144,7 +148,6 @@ impl Templates {
                 "not found; create the letter template there or name it with --template",
             ));
         }
-        files.check_partial_cycles(display_folder)?;
 
         let mut variants = HashMap::new();
         let mut languages: Vec<&str> = files.languages().collect();
@@ -390,6 +393,8 @@ impl Variant {
                 .map_err(|e| template_error(&e, &origin))?;
             variant.origins.insert(name.clone(), origin);
         }
+        cycles::refuse_inclusion_loops(&variant.front, &variant.origins)?;
+        cycles::refuse_inclusion_loops(&variant.body, &variant.origins)?;
         Ok(variant)
     }
 }
@@ -784,70 +789,6 @@ impl TemplateFiles {
             .map(|(n, p)| (n.to_owned(), p.clone()))
             .collect()
     }
-
-    /// A partial that includes itself, directly or through others, would render forever.
-    /// Language variants share their partial's name, so each edge remembers its file: the
-    /// message names the file that holds the `{{> name}}` closing the loop.
-    fn check_partial_cycles(&self, display_folder: &Path) -> Result<(), Error> {
-        // partial name → (included name, the file that includes it)
-        let mut graph: BTreeMap<&str, Vec<(String, &PathBuf)>> = BTreeMap::new();
-        for (name, _, path) in &self.partials {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            graph
-                .entry(name)
-                .or_default()
-                .extend(included_partials(&text).into_iter().map(|n| (n, path)));
-        }
-        // Depth-first, each partial finished once: linear in the includes, however they are
-        // wired (following every path instead would take exponential time on some graphs).
-        // BTreeMap: in name order, so the same folder always gets the same message.
-        let starts: Vec<&str> = graph.keys().copied().collect();
-        let mut finished: HashSet<&str> = HashSet::new();
-        for start in starts {
-            // The partials being expanded, each with the index of its next include to follow.
-            let mut path: Vec<(&str, usize)> = vec![(start, 0)];
-            while let Some((node, next)) = path.last_mut() {
-                let node: &str = node;
-                let Some((target, file)) = graph[node].get(*next).map(|(n, f)| (n.as_str(), *f))
-                else {
-                    finished.insert(node);
-                    path.pop();
-                    continue;
-                };
-                *next += 1;
-                if let Some(at) = path.iter().position(|(n, _)| *n == target) {
-                    let chain: Vec<&str> = path[at..].iter().map(|(n, _)| *n).collect();
-                    let file = file.file_name().unwrap_or_default();
-                    return Err(Error::input(
-                        Location::file(display_folder.join(file)),
-                        format!(
-                            "the partial includes itself ({} → {target}), which would never end; remove the {{{{> {target}}}}}",
-                            chain.join(" → ")
-                        ),
-                    ));
-                }
-                if graph.contains_key(target) && !finished.contains(target) {
-                    path.push((target, 0));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Names of the partials a template includes with `{{> name}}`.
-fn included_partials(text: &str) -> Vec<String> {
-    text.match_indices("{{")
-        .filter_map(|(i, _)| {
-            let rest = text[i + 2..].trim_start_matches('~').trim_start();
-            let rest = rest.strip_prefix('>')?.trim_start();
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
 }
 
 /// `fr-ca` → `fr`; `fr` → `fr`.
@@ -900,14 +841,6 @@ mod tests {
         let err =
             split_front_matter("+++\nsubject = \"x\"\n", Path::new("letter.hbs")).unwrap_err();
         assert!(err.to_string().contains("never closed"), "{err}");
-    }
-
-    #[test]
-    fn partial_references_are_found() {
-        assert_eq!(
-            included_partials("a {{> statement}} b {{~> annex.fr }} {{not}} {{#> layout}}"),
-            vec!["statement", "annex.fr"]
-        );
     }
 
     /// A templates folder with `letter.hbs` and the given partials; returns the load result.
@@ -988,11 +921,13 @@ mod tests {
         looped[29] = ("p29", "{{> p0}}");
         let err = load(letter, &looped).err().unwrap().to_string();
         assert!(
-            err.starts_with("templates/p29.md: the partial includes itself (p0 → p1 → "),
+            err.starts_with("templates/p29.md, line 1: the templates include one another in a loop that would never end (templates/p0.md, line 1 → templates/p1.md, line 1 → "),
             "{err}"
         );
         assert!(
-            err.ends_with("p29 → p0), which would never end; remove the {{> p0}}"),
+            err.ends_with(
+                "templates/p29.md, line 1 → templates/p0.md); remove one of these inclusions"
+            ),
             "{err}"
         );
         let err = load(letter, &[("p0", "{{> p0}}")])
@@ -1001,7 +936,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "templates/p0.md: the partial includes itself (p0 → p0), which would never end; remove the {{> p0}}"
+            "templates/p0.md, line 1: the template includes itself, which would never end (templates/p0.md, line 1 → templates/p0.md); remove that inclusion"
         );
     }
 

@@ -203,13 +203,47 @@ fn a_partial_that_includes_itself_is_an_error_not_a_hang() {
     );
     refused_quickly(
         &campaign,
-        "templates/statement.md: the partial includes itself (statement → statement), which would never end; remove the {{> statement}}",
+        "templates/statement.md, line 3: the template includes itself, which would never end (templates/statement.md, line 3 → templates/statement.md); remove that inclusion",
     );
     // Through another partial.
     campaign
         .file("templates/statement.md", "The statement.\n\n{{> annex}}\n")
         .file("templates/annex.md", "Annex.\n\n{{> statement}}\n");
-    refused_quickly(&campaign, "(annex → statement → annex)");
+    refused_quickly(
+        &campaign,
+        "(templates/annex.md, line 3 → templates/statement.md, line 3 → templates/annex.md); remove one of these inclusions",
+    );
+}
+
+#[test]
+fn a_block_partial_that_includes_itself_is_an_error_not_a_crash() {
+    // Before it was refused, this overflowed the stack and killed envoi with SIGABRT (134).
+    let campaign = TestCampaign::new();
+    campaign.file(
+        "templates/statement.md",
+        "The statement.\n{{#> statement}}{{/statement}}\n",
+    );
+    refused_quickly(
+        &campaign,
+        "templates/statement.md, line 2: the template includes itself, which would never end",
+    );
+    // A partial that includes the letter's body by the name it is registered under.
+    campaign
+        .file(
+            "templates/statement.md",
+            "The statement.\n\n{{> letter/body}}\n",
+        )
+        .file("templates/annex.md", "");
+    refused_quickly(
+        &campaign,
+        "templates/statement.md, line 3: the templates include one another in a loop that would never end (templates/letter.hbs, line ",
+    );
+    // `{{> body}}` names no template: the body is not a partial.
+    campaign.file("templates/statement.md", "The statement.\n\n{{> body}}\n");
+    refused_quickly(
+        &campaign,
+        "the template includes {{> body}} but there is no body.md beside it",
+    );
 }
 
 #[test]
@@ -224,4 +258,25 @@ fn an_inline_partial_that_includes_itself_is_an_error_not_a_crash() {
         &campaign,
         "templates/letter.hbs, line 4: inline partials and other decorators",
     );
+}
+
+#[test]
+fn a_block_partial_without_a_loop_renders_its_content() {
+    let campaign = TestCampaign::new();
+    campaign
+        .file(
+            "templates/statement.md",
+            "{{#> layout}}Inside the block.{{/layout}}\n",
+        )
+        .file(
+            "templates/layout.md",
+            "Before. {{> @partial-block}} After.\n",
+        );
+    let out = campaign
+        .envoi(&["preview", "--limit", "1"])
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Before. Inside the block. After."), "{text}");
 }
