@@ -203,10 +203,10 @@ fn a_partial_that_includes_itself_is_refused_instead_of_recursing() {
     refused_before_any_letter(
         &campaign,
         &relay,
-        "templates/statement.md: the partial includes itself (statement → statement), which would never end; remove the {{> statement}}",
+        "templates/statement.md, line 3: the template includes itself, which would never end (templates/statement.md, line 3 → templates/statement.md); remove that inclusion",
     );
 
-    // Through another partial: the loop is named, and the file holding its last link.
+    // Through another partial, inside a block: the loop is named, with each file and line.
     campaign
         .file("templates/statement.md", "The statement.\n\n{{> annex}}\n")
         .file(
@@ -216,7 +216,7 @@ fn a_partial_that_includes_itself_is_refused_instead_of_recursing() {
     refused_before_any_letter(
         &campaign,
         &relay,
-        "templates/statement.md: the partial includes itself (annex → statement → annex), which would never end; remove the {{> annex}}",
+        "templates/statement.md, line 3: the templates include one another in a loop that would never end (templates/annex.md, line 3 → templates/statement.md, line 3 → templates/annex.md); remove one of these inclusions",
     );
 }
 
