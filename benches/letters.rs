@@ -78,7 +78,7 @@ impl Campaign {
         CampaignPaths {
             dir: self.dir.path().to_path_buf(),
             config: PathBuf::from("envoi.toml"),
-            recipients: PathBuf::from("recipients.csv"),
+            recipients: Some(PathBuf::from("recipients.csv")),
             template: PathBuf::from("templates/letter.hbs"),
         }
     }

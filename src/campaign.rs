@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::config::tracking::{MailboxSettings, TrackingSettings};
 use crate::config::{Config, SendPolicy, SmtpOverrides, SmtpSettings};
 use crate::error::{Error, Location, Problem};
+use crate::recipients::{Recipients, RecipientsOptions, encoding_for_label};
 
 pub const DEFAULT_CONFIG: &str = "envoi.toml";
 pub const DEFAULT_RECIPIENTS: &str = "recipients.csv";
@@ -19,7 +20,8 @@ pub const DEFAULT_LOG: &str = "delivery-log.csv";
 pub struct CampaignPaths {
     pub dir: PathBuf,
     pub config: PathBuf,
-    pub recipients: PathBuf,
+    /// `None`: `recipients` under `[campaign]` in envoi.toml, else `recipients.csv`.
+    pub recipients: Option<PathBuf>,
     pub template: PathBuf,
 }
 
@@ -28,7 +30,7 @@ impl Default for CampaignPaths {
         CampaignPaths {
             dir: PathBuf::from("."),
             config: PathBuf::from(DEFAULT_CONFIG),
-            recipients: PathBuf::from(DEFAULT_RECIPIENTS),
+            recipients: None,
             template: PathBuf::from(DEFAULT_TEMPLATE),
         }
     }
@@ -41,6 +43,9 @@ pub struct Campaign {
     /// The campaign folder, canonical, for confinement checks.
     root: PathBuf,
     paths: CampaignPaths,
+    /// The recipients file as the user named it (flag, setting or default).
+    recipients: PathBuf,
+    recipients_options: RecipientsOptions,
     pub config: Config,
     /// Canonical folders outside the campaign that attachments may come from.
     allowed_dirs: Vec<PathBuf>,
@@ -72,10 +77,18 @@ impl Campaign {
             })?;
             allowed_dirs.push(canonical);
         }
+        let recipients = paths
+            .recipients
+            .clone()
+            .or_else(|| config.campaign.recipients.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_RECIPIENTS));
+        let recipients_options = recipients_options(&config, &paths.config)?;
         Ok(Campaign {
             dir,
             root,
             paths,
+            recipients,
+            recipients_options,
             config,
             allowed_dirs,
         })
@@ -96,7 +109,16 @@ impl Campaign {
     }
 
     pub fn recipients_display(&self) -> &Path {
-        &self.paths.recipients
+        &self.recipients
+    }
+
+    /// Opens the recipients file with the `[campaign]` settings that say how to read it.
+    pub fn open_recipients(&self) -> Result<Recipients, Error> {
+        Recipients::open_with(
+            &self.path(&self.recipients),
+            &self.recipients,
+            &self.recipients_options,
+        )
     }
 
     pub fn template_display(&self) -> &Path {
@@ -187,6 +209,24 @@ impl Campaign {
         }
         Ok(canonical)
     }
+}
+
+/// The `[campaign]` settings for the recipients file, checked.
+fn recipients_options(config: &Config, display: &Path) -> Result<RecipientsOptions, Error> {
+    let encoding = match &config.campaign.encoding {
+        None => None,
+        Some(label) => Some(encoding_for_label(label).ok_or_else(|| {
+            Error::input(
+                Location::file(display).setting("campaign", "encoding"),
+                format!(
+                    "\"{label}\" is not the name of a text encoding; use a standard name such as \
+                     \"windows-1252\" (Western European), \"windows-1250\" (Central European), \
+                     \"windows-1251\" (Cyrillic) or \"shift_jis\", or remove the setting for UTF-8"
+                ),
+            )
+        })?),
+    };
+    Ok(RecipientsOptions { encoding })
 }
 
 #[cfg(test)]

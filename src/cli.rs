@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::campaign::{
-    CampaignPaths, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_RECIPIENTS, DEFAULT_TEMPLATE,
-};
+use crate::campaign::{CampaignPaths, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_TEMPLATE};
 use crate::commands::{self, Outcome};
 use crate::config::SmtpOverrides;
 use crate::error::Error;
@@ -34,9 +32,10 @@ pub struct GlobalArgs {
     /// The configuration file, relative to --dir
     #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// The recipients file, relative to --dir
-    #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_RECIPIENTS)]
-    pub recipients: PathBuf,
+    /// The recipients file (.csv, .xlsx, .xls or .ods), relative to --dir [default: recipients
+    /// under [campaign] in envoi.toml, else recipients.csv]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub recipients: Option<PathBuf>,
     /// The letter template, relative to --dir
     #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_TEMPLATE)]
     pub template: PathBuf,

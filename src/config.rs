@@ -43,6 +43,12 @@ pub struct CampaignSection {
     /// Folders outside the campaign folder that attachments may come from.
     #[serde(default)]
     pub attachment_dirs: Vec<PathBuf>,
+    /// The recipients file (`.csv`, `.xlsx`, `.xls`, `.ods`) when `--recipients` names none.
+    pub recipients: Option<PathBuf>,
+    /// The sheet of a spreadsheet to read; default: the first.
+    pub sheet: Option<String>,
+    /// What a CSV file without a BOM is in when it is not UTF-8 (a WHATWG label).
+    pub encoding: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

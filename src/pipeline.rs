@@ -12,7 +12,6 @@ use lettre::Address;
 use crate::campaign::{Campaign, CampaignPaths};
 use crate::compose::{self, ComposeSettings, Composed};
 use crate::error::{Error, Location, Problem};
-use crate::recipients::Recipients;
 use crate::template::Templates;
 
 /// What every command says about a recipients file with a header and no rows.
@@ -58,10 +57,7 @@ impl RowFilter {
 impl Pipeline {
     pub fn open(paths: CampaignPaths, test_to: Option<Address>) -> Result<Pipeline, Error> {
         let campaign = Campaign::open(paths)?;
-        let recipients = Recipients::open(
-            &campaign.path(campaign.recipients_display()),
-            campaign.recipients_display(),
-        )?;
+        let recipients = campaign.open_recipients()?;
         let templates = Templates::load(
             &campaign.path(campaign.template_display()),
             campaign.template_display(),
@@ -94,10 +90,7 @@ impl Pipeline {
         &'a self,
         filter: &'a RowFilter,
     ) -> Result<impl Iterator<Item = Letter> + 'a, Error> {
-        let recipients = Recipients::open(
-            &self.campaign.path(self.campaign.recipients_display()),
-            self.campaign.recipients_display(),
-        )?;
+        let recipients = self.campaign.open_recipients()?;
         let letters = recipients
             .filter_map(move |row| match row {
                 Ok(recipient) if filter.accepts(recipient.row()) => {
@@ -129,10 +122,7 @@ impl Pipeline {
     /// A recipients file with a header and no rows is refused before anything is written:
     /// there is nothing to preview or send, and the user should hear that plainly.
     pub fn require_recipients(&self) -> Result<(), Error> {
-        let mut recipients = Recipients::open(
-            &self.campaign.path(self.campaign.recipients_display()),
-            self.campaign.recipients_display(),
-        )?;
+        let mut recipients = self.campaign.open_recipients()?;
         match recipients.next() {
             Some(_) => Ok(()),
             None => Err(Error::input(
@@ -147,10 +137,7 @@ impl Pipeline {
         if filter.rows.is_empty() {
             return Ok(());
         }
-        let recipients = Recipients::open(
-            &self.campaign.path(self.campaign.recipients_display()),
-            self.campaign.recipients_display(),
-        )?;
+        let recipients = self.campaign.open_recipients()?;
         let mut missing = filter.rows.clone();
         let mut last = 1;
         for row in recipients {

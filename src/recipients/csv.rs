@@ -6,25 +6,25 @@
 //! report (a quote never closed, a stray carriage return) and to count lines, then record by
 //! record.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use csv::{ByteRecord, ReaderBuilder, Terminator};
+use encoding_rs::Encoding;
 
+use super::encoding::{self, NotText, Plan, RESAVE_AS_UTF8, TextReader};
 use super::rules::{Cell, column_letter};
 use crate::error::{Error, Location};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Delimiters we detect, in tie-break order (comma wins ties).
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
-/// The hint for any encoding problem: spreadsheets export UTF-8 under this name.
+/// The hint for a file spreadsheets would not have written this way.
 pub(super) const SAVE_AS_UTF8: &str = "save the file as 'CSV UTF-8' in your spreadsheet";
 
 /// The records of an open CSV file.
 #[derive(Debug)]
 pub(super) struct CsvRows {
-    reader: csv::Reader<io::Chain<File, &'static [u8]>>,
+    reader: csv::Reader<io::Chain<TextReader, &'static [u8]>>,
     record: ByteRecord,
     rows: RowCounter,
     delimiter: u8,
@@ -33,35 +33,71 @@ pub(super) struct CsvRows {
 }
 
 impl CsvRows {
-    /// Opens the file at `path` and settles what concerns it as a whole (BOM, delimiter, line
-    /// endings, unclosed quotes); `display` names it in messages.
-    pub(super) fn open(path: &Path, display: &Path) -> Result<CsvRows, Error> {
+    /// Opens the file at `path` and settles what concerns it as a whole (encoding, delimiter,
+    /// line endings, unclosed quotes); `display` names it in messages. `declared` is the
+    /// `encoding` setting.
+    pub(super) fn open(
+        path: &Path,
+        display: &Path,
+        declared: Option<&'static Encoding>,
+    ) -> Result<CsvRows, Error> {
         let read_error = |e| Error::io(display, "could not read the recipients file", e);
-        let file = File::open(path).map_err(read_error)?;
-        let mut input = BufReader::new(file);
+        let start = encoding::read_start(path, 4).map_err(read_error)?;
+        let plan = Plan::for_file(&start, declared);
+        if plan.looks_like_utf16(&start) {
+            return Err(Error::input(
+                Location::file(display).row(1),
+                plan.not_text_message(path),
+            ));
+        }
+        if let Plan::Decode {
+            encoding,
+            declared: true,
+            ..
+        } = plan
+            && encoding::is_utf8_beyond_ascii(path).map_err(read_error)?
+        {
+            return Err(Error::input(
+                Location::file(display),
+                format!(
+                    "the file is UTF-8 text, but encoding = \"{}\" under [campaign] in \
+                     envoi.toml says otherwise, and reading it so would garble every accented \
+                     letter; remove the setting",
+                    encoding.name()
+                ),
+            ));
+        }
 
-        let bom = skip_bom(&mut input).map_err(read_error)?;
-        let delimiter = detect_delimiter(&mut input).map_err(read_error)?;
-        input.seek(SeekFrom::Start(bom)).map_err(read_error)?;
+        // The first line decides the delimiter; text that does not fit is the prescan's to
+        // report, with its row.
+        let delimiter = match detect_delimiter(&mut BufReader::new(
+            encoding::open_text(path, plan).map_err(read_error)?,
+        )) {
+            Ok(delimiter) => delimiter,
+            Err(e) if NotText::is(&e) => DELIMITERS[0],
+            Err(e) => return Err(read_error(e)),
+        };
+        let mut input = BufReader::new(encoding::open_text(path, plan).map_err(read_error)?);
         let lines = prescan(&mut input, delimiter, display).map_err(|e| match e {
             ScanError::Io(e) => read_error(e),
+            ScanError::NotText { row } => Error::input(
+                Location::file(display).row(row),
+                plan.not_text_message(path),
+            ),
             ScanError::Input(e) => e,
         })?;
 
-        // The BOM is skipped here rather than left to csv, which strips it only when it arrives
-        // in the first buffer it reads.
-        let mut file = input.into_inner();
-        file.seek(SeekFrom::Start(bom)).map_err(read_error)?;
         // Only LF ends a record: a CR before it stays in the last cell and is trimmed away (and
         // the prescan refused any other CR outside quotes). Every LF is then a line for csv's
         // line counter, which is what `RowCounter` relies on. The extra LF ends a last row that
         // has no line break; after one that has, it is a blank line that csv skips.
+        let text = encoding::open_text(path, plan).map_err(read_error)?;
         let reader = ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
             .terminator(Terminator::Any(b'\n'))
-            .from_reader(file.chain(&b"\n"[..]));
+            .from_reader(io::Read::chain(text, &b"\n"[..]));
         Ok(CsvRows {
             reader,
             record: ByteRecord::new(),
@@ -99,7 +135,7 @@ impl CsvRows {
                 Ok(text) => Cell::Text(text),
                 Err(_) => Cell::Unreadable {
                     shown: String::from_utf8_lossy(cell).into_owned(),
-                    what: format!("is not valid UTF-8 text; {SAVE_AS_UTF8}"),
+                    what: format!("is not valid UTF-8 text; {RESAVE_AS_UTF8}"),
                 },
             })
             .collect()
@@ -125,21 +161,6 @@ impl RowCounter {
         let row = line_after.saturating_sub(1 + self.newlines_in_cells);
         usize::try_from(row).unwrap_or(usize::MAX)
     }
-}
-
-/// Consumes a UTF-8 BOM at the start of `input`; returns its length (0 or 3).
-fn skip_bom(input: &mut BufReader<File>) -> io::Result<u64> {
-    let mut start = [0u8; 3];
-    let mut filled = 0;
-    while filled < start.len() {
-        match input.read(&mut start[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    let bom = if start[..filled] == *BOM { 3 } else { 0 };
-    input.seek(SeekFrom::Start(bom))?;
-    Ok(bom)
 }
 
 /// Picks the delimiter that occurs most often outside quotes on the first non-blank line;
@@ -189,6 +210,10 @@ fn most_frequent(counts: &[usize; DELIMITERS.len()]) -> u8 {
 
 enum ScanError {
     Io(io::Error),
+    /// Text that does not fit the file's encoding, first in this row.
+    NotText {
+        row: usize,
+    },
     Input(Error),
 }
 
@@ -213,7 +238,10 @@ fn prescan(input: &mut impl BufRead, delimiter: u8, display: &Path) -> Result<us
     let mut opened_at = (1usize, 0usize);
     let mut after_cr = false;
     loop {
-        let buffer = input.fill_buf().map_err(ScanError::Io)?;
+        let buffer = input.fill_buf().map_err(|e| match NotText::is(&e) {
+            true => ScanError::NotText { row },
+            false => ScanError::Io(e),
+        })?;
         if buffer.is_empty() {
             break;
         }

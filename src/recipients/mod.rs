@@ -13,12 +13,15 @@
 
 mod address;
 mod csv;
+mod encoding;
 mod rules;
 #[cfg(test)]
 mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
+
+pub use self::encoding::encoding_for_label;
 
 use self::csv::CsvRows;
 use self::rules::{Layout, RowRules, is_blank_row};
@@ -81,6 +84,13 @@ impl Recipient {
     }
 }
 
+/// How to read a recipients file, from `[campaign]` in envoi.toml.
+#[derive(Debug, Clone, Default)]
+pub struct RecipientsOptions {
+    /// `encoding`: what a CSV file without a BOM is in, when it is not UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
 /// An open recipients file. Problems with the file as a whole come out of [`Recipients::open`];
 /// problems with a row come out of the iterator, one `Err(Vec<Problem>)` per bad row.
 #[derive(Debug)]
@@ -95,7 +105,16 @@ impl Recipients {
     /// Opens and checks the file at `path`; `display` is how messages name it
     /// (e.g. `recipients.csv`).
     pub fn open(path: &Path, display: &Path) -> Result<Recipients, Error> {
-        let mut source = CsvRows::open(path, display)?;
+        Self::open_with(path, display, &RecipientsOptions::default())
+    }
+
+    /// [`open`](Self::open), with the `[campaign]` settings that say how to read the file.
+    pub fn open_with(
+        path: &Path,
+        display: &Path,
+        options: &RecipientsOptions,
+    ) -> Result<Recipients, Error> {
+        let mut source = CsvRows::open(path, display, options.encoding)?;
         let rules = read_header(&mut source, display)?;
         Ok(Recipients {
             display: display.to_path_buf(),

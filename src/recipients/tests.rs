@@ -187,17 +187,62 @@ fn non_latin_values_round_trip_exactly() {
 }
 
 #[test]
-fn invalid_utf8_is_pinned_to_row_and_column() {
+fn a_file_that_is_not_utf8_is_one_problem_naming_its_first_row() {
+    let message =
+        open_error(b"email,name\na@x.example,Ann\nb@x.example,Caf\xe9\nc@x.example,\xe0 la\n");
     assert_eq!(
-        row_problems(b"email,name\na@x.example,Caf\xe9\n"),
-        [
-            "recipients.csv, row 2, column \"name\": this cell is not valid UTF-8 text; save the file as 'CSV UTF-8' in your spreadsheet"
-        ]
+        message,
+        "recipients.csv, row 3: this row is the first that is not UTF-8 text, so the file is in another encoding: it seems to be windows-1252 (Western European). Never guessed: re-save it as UTF-8: in Excel, Save As \"CSV UTF-8 (Comma delimited)\"; in LibreOffice, Save As \"Text CSV\" with Character set \"Unicode (UTF-8)\"; or, if windows-1252 is right, add encoding = \"windows-1252\" under [campaign] in envoi.toml"
     );
+    assert!(
+        open_error(b"email,N\xe4me\n")
+            .starts_with("recipients.csv, row 1: this row is the first that is not UTF-8 text")
+    );
+}
+
+#[test]
+fn a_declared_encoding_reads_the_file_and_must_not_contradict_it() {
+    let options = RecipientsOptions {
+        encoding: encoding_for_label("windows-1252"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(NAME);
+    std::fs::write(&path, b"email;name\na@x.example;Caf\xe9 \x80\n").unwrap();
+    let rows: Vec<_> = Recipients::open_with(&path, Path::new(NAME), &options)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows[0].get("name"), Some("Café €"));
+    std::fs::write(&path, "email,name\na@x.example,Café\n").unwrap();
+    let error = Recipients::open_with(&path, Path::new(NAME), &options).unwrap_err();
     assert_eq!(
-        open_error(b"email,N\xe4me\n"),
-        "recipients.csv, row 1: the name of column B is not valid UTF-8 text; save the file as 'CSV UTF-8' in your spreadsheet"
+        error.to_string(),
+        "recipients.csv: the file is UTF-8 text, but encoding = \"windows-1252\" under [campaign] in envoi.toml says otherwise, and reading it so would garble every accented letter; remove the setting"
     );
+}
+
+#[test]
+fn utf16_with_a_bom_is_read_as_excel_saves_unicode_text() {
+    let text = "email\tname\torganisation\r\na@x.example\tƏli\t\"Tab\there\"\r\nb@x.example\tАнна\tمفوض\r\n";
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for bytes in [le, be] {
+        with_file(&bytes, |opened| {
+            let recipients = opened.unwrap();
+            assert_eq!(recipients.delimiter(), b'\t');
+            assert_eq!(recipients.headers(), ["email", "name", "organisation"]);
+            let rows: Vec<_> = recipients.map(Result::unwrap).collect();
+            assert_eq!((rows[0].row(), rows[0].get("name")), (2, Some("Əli")));
+            assert_eq!(rows[0].get("organisation"), Some("Tab\there"));
+            assert_eq!(rows[1].get("organisation"), Some("مفوض"));
+        });
+    }
 }
 
 #[test]

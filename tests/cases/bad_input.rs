@@ -6,24 +6,24 @@ use crate::support::campaign::{TestCampaign, config};
 use crate::support::run::Run;
 use crate::support::smtp_server::{ServerConfig, SmtpServer};
 
-const CHECK_AGAIN: &str = "nothing was sent. Correct them and run envoi check again";
+pub(crate) const CHECK_AGAIN: &str = "nothing was sent. Correct them and run envoi check again";
 const FOLDED: &str = "  (the same problem as ";
 
 /// A relay and a campaign that sends to it.
-fn campaign_and_relay() -> (TestCampaign, SmtpServer) {
+pub(crate) fn campaign_and_relay() -> (TestCampaign, SmtpServer) {
     let relay = SmtpServer::start(ServerConfig::default());
     (TestCampaign::with_port(relay.port()), relay)
 }
 
 #[track_caller]
-fn assert_nothing_sent(relay: &SmtpServer) {
+pub(crate) fn assert_nothing_sent(relay: &SmtpServer) {
     assert_eq!(relay.connections_opened(), 0, "no connection to the relay");
     assert_eq!(relay.received_count(), 0);
 }
 
 /// Runs `args`, which must exit 2 and leave every file of the campaign as it was.
 #[track_caller]
-fn refused(campaign: &TestCampaign, args: &[&str]) -> Run {
+pub(crate) fn refused(campaign: &TestCampaign, args: &[&str]) -> Run {
     let before = campaign.files();
     let run = campaign.run(args);
     run.expect_code(2);
@@ -34,7 +34,11 @@ fn refused(campaign: &TestCampaign, args: &[&str]) -> Run {
 /// A problem that stops the campaign before any letter: `check`, `preview --out` and `send`
 /// each say exactly `error: <message>` and nothing else.
 #[track_caller]
-fn refused_before_any_letter(campaign: &TestCampaign, relay: &SmtpServer, message: &str) {
+pub(crate) fn refused_before_any_letter(
+    campaign: &TestCampaign,
+    relay: &SmtpServer,
+    message: &str,
+) {
     for args in [
         &["check"][..],
         &["preview", "--out", "out"],
@@ -51,7 +55,12 @@ fn refused_before_any_letter(campaign: &TestCampaign, relay: &SmtpServer, messag
 /// many more rows have it) and `summary`; `send` lists them too and refuses to start; `preview`
 /// shows the letters it can, lists the problems, and exits 2 as well.
 #[track_caller]
-fn refused_letters(campaign: &TestCampaign, relay: &SmtpServer, problems: &[&str], summary: &str) {
+pub(crate) fn refused_letters(
+    campaign: &TestCampaign,
+    relay: &SmtpServer,
+    problems: &[&str],
+    summary: &str,
+) {
     let check = refused(campaign, &["check"]);
     assert_eq!(check.stdout_lines(), problems);
     assert_eq!(check.stderr, format!("error: {summary}\n"));
@@ -288,18 +297,15 @@ fn an_unterminated_quote_names_where_the_cell_starts() {
 }
 
 #[test]
-fn a_cell_that_is_not_utf8_is_named() {
+fn a_file_that_is_not_utf8_is_one_problem_for_the_file() {
     let (campaign, relay) = campaign_and_relay();
     let mut csv = b"email,organisation,name,salutation,language\nsg@un.example,United Nations,,Dear,\nsg@coe.example,Conseil de l'".to_vec();
-    csv.extend_from_slice(b"Europe \xe9t\xe9,,Dear,\n"); // Latin-1, as an old export writes it
+    csv.extend_from_slice(b"Europe \xe0 Strasbourg,,Dear,\nsg@osce.example,Organisation pour la s\xe9curit\xe9,,Dear,\n"); // Latin-1, as an old export writes it
     campaign.file("recipients.csv", csv);
-    refused_letters(
+    refused_before_any_letter(
         &campaign,
         &relay,
-        &[
-            "recipients.csv, row 3, column \"organisation\": this cell is not valid UTF-8 text; save the file as 'CSV UTF-8' in your spreadsheet",
-        ],
-        &format!("1 problem found (1 of 2 letters ready); {CHECK_AGAIN}"),
+        "recipients.csv, row 3: this row is the first that is not UTF-8 text, so the file is in another encoding: it seems to be windows-1252 (Western European). Never guessed: re-save it as UTF-8: in Excel, Save As \"CSV UTF-8 (Comma delimited)\"; in LibreOffice, Save As \"Text CSV\" with Character set \"Unicode (UTF-8)\"; or, if windows-1252 is right, add encoding = \"windows-1252\" under [campaign] in envoi.toml",
     );
 }
 

@@ -1,7 +1,8 @@
 mod accounting;
-mod bad_input;
+pub(crate) mod bad_input;
 mod check;
 mod crash_campaign;
+mod encodings;
 mod init;
 mod letters;
 mod limits;
