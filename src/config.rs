@@ -33,6 +33,8 @@ pub struct Config {
     pub tracking: tracking::TrackingSection,
     /// The IMAP mailbox for reports and the Sent copy; absent means no mailbox.
     pub mailbox: Option<tracking::MailboxSection>,
+    #[serde(default)]
+    pub signing: SigningSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +76,26 @@ pub struct SmtpSection {
     pub timeout: Option<u64>,
     /// The name envoi gives itself in EHLO; default: this machine's host name.
     pub hello_name: Option<String>,
+}
+
+/// `[signing]`: S/MIME and DKIM keys (see [`crate::signing`]). Paths are relative to the
+/// campaign folder; the PKCS#12 password comes from `ENVOI_SMIME_PASSWORD` or
+/// `password_command`, never from this file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    /// A PKCS#12 file (.p12/.pfx) with the S/MIME key and certificate chain.
+    pub smime: Option<PathBuf>,
+    /// Instead of `smime`: a PEM certificate file (the holder's certificate, then its chain)...
+    pub smime_cert: Option<PathBuf>,
+    /// ...and its PEM private key (unencrypted).
+    pub smime_key: Option<PathBuf>,
+    /// Prints the PKCS#12 password (run without a shell, first line of its output).
+    pub password_command: Option<PasswordCommand>,
+    pub dkim_domain: Option<String>,
+    pub dkim_selector: Option<String>,
+    /// An RSA or Ed25519 private key, PEM.
+    pub dkim_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

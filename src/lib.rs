@@ -8,6 +8,7 @@
 //!   → recipients.csv rows        recipients
 //!   → rendered letters           template (front matter + Handlebars), markdown
 //!   → RFC 5322 messages          compose            (pipeline drives these three)
+//!   → signed messages            signing            (S/MIME, then DKIM; optional)
 //!   → SMTP delivery              delivery (smtp session, rate limit, retry)
 //!   → delivery-log.csv           delivery_log
 //!   → summary                    report
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod recipients;
 pub mod report;
 pub mod secret;
+pub mod signing;
 pub mod template;
 
 pub use error::{Error, Location, Problem, Result};

@@ -5,6 +5,7 @@
 //! of rows.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use lettre::Address;
@@ -12,6 +13,7 @@ use lettre::Address;
 use crate::campaign::{Campaign, CampaignPaths};
 use crate::compose::{self, ComposeSettings, Composed};
 use crate::error::{Error, Location, Problem};
+use crate::signing::Signer;
 use crate::template::Templates;
 
 /// What every command says about a recipients file with a header and no rows.
@@ -76,12 +78,33 @@ impl Pipeline {
                 .tracking_settings()
                 .map_err(Error::Problems)?
                 .read_receipts,
+            signer: None,
         };
         Ok(Pipeline {
             campaign,
             templates,
             settings,
         })
+    }
+
+    /// Loads the `[signing]` keys (running `password_command` if one is set), so that every
+    /// letter is signed; a set-up that cannot sign is refused with every problem listed.
+    /// `check`, `preview` and `send` call it: what they show is what goes out.
+    pub fn with_signing(mut self) -> Result<Pipeline, Error> {
+        let signer = Signer::load(
+            &self.campaign.config.signing,
+            self.campaign.dir(),
+            self.campaign.config_display(),
+            self.settings.date,
+        )
+        .map_err(Error::Problems)?;
+        self.settings.signer = signer.map(Arc::new);
+        Ok(self)
+    }
+
+    /// The signer of this run, once [`with_signing`](Self::with_signing) found one.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.settings.signer.as_deref()
     }
 
     /// Streams every row (or the filtered ones) through rendering and composing. Reads the

@@ -157,6 +157,19 @@ fn read_variable(name: &str) -> Result<Secret, String> {
     }
 }
 
+/// Another secret (the PKCS#12 password, say): the variable `env` if it is set, else
+/// `password_command`, else none. Errors describe the source, never the value.
+pub fn read_secret(
+    env: &str,
+    password_command: Option<&PasswordCommand>,
+) -> Result<Option<Secret>, String> {
+    match (std::env::var_os(env), password_command) {
+        (Some(_), _) => read_variable(env).map(Some),
+        (None, Some(cmd)) => run_password_command(cmd).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Runs `password_command` without a shell (so quoting in envoi.toml cannot inject commands)
 /// and returns the first line of its standard output.
 fn run_password_command(cmd: &PasswordCommand) -> Result<Secret, String> {

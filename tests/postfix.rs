@@ -18,6 +18,9 @@ use mail_parser::{Message, MessageParser, MimeHeaders};
 /// well under a second; the margin is for a loaded CI machine).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The tests share one Maildir and each reads what it holds: one at a time.
+static MAILDIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// What the bundled campaign should have produced for one recipients.csv row.
 #[derive(Debug)]
 struct Letter {
@@ -49,6 +52,7 @@ struct LogRow {
 
 #[test]
 fn bundled_campaign_goes_through_postfix_intact() {
+    let _alone = MAILDIR.lock().unwrap_or_else(|e| e.into_inner());
     let port = required_env("ENVOI_POSTFIX_PORT");
     let maildir = PathBuf::from(required_env("ENVOI_POSTFIX_MAILDIR"));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -440,5 +444,152 @@ fn copy_recursively(from: &Path, to: &Path) {
         }
     } else {
         std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
+// Shared with tests/cases/signing.rs, which uses all of it.
+#[path = "support/signing.rs"]
+#[allow(dead_code)]
+mod signing_pki;
+
+/// Signed letters through Postfix: S/MIME and DKIM signatures still verify as Postfix delivered
+/// them (with its Return-Path, Delivered-To and Received headers on top), test copies too, and a
+/// tampered copy fails every verifier. Its letters go to `signing.example` addresses, which it
+/// removes from the Maildir afterwards; [`MAILDIR`] keeps it from running beside the bundled
+/// campaign's test, which counts every file there.
+mod signing {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::signing_pki as pki;
+    use pki::{P12_PASSWORD, dkimpy_verify, openssl_verify, pki_bytes, published_record, tampered};
+
+    const LETTER: &str = "+++\nsubject = \"Signed statement for {{organisation}}\"\nattachments = [\"attachments/statement.pdf\"]\n+++\n{{salutation}},\n\nI have the honour to transmit to {{organisation}} the following statement, signed.\n";
+    const RECIPIENTS: &str = "email,organisation,salutation\nregistry@signing.example,UN Registry,Dear Registrar\nembassy@signing.example,Embassy,Excellency\n";
+
+    #[test]
+    fn signed_letters_verify_as_postfix_delivered_them() {
+        let _alone = super::MAILDIR.lock().unwrap_or_else(|e| e.into_inner());
+        let port = super::required_env("ENVOI_POSTFIX_PORT");
+        let maildir = PathBuf::from(super::required_env("ENVOI_POSTFIX_MAILDIR"));
+
+        let campaign = tempfile::tempdir().expect("temp dir");
+        let dir = campaign.path();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        };
+        write(
+            "envoi.toml",
+            format!("[campaign]\nid = \"signing-interop\"\n\n[sender]\nfrom = \"Commissioner for Human Rights <ombudsman@ombudsman.example>\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n\n[signing]\nsmime = \"certs/office.p12\"\ndkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"certs/dkim.pem\"\n").as_bytes(),
+        );
+        write("templates/letter.hbs", LETTER.as_bytes());
+        write("recipients.csv", RECIPIENTS.as_bytes());
+        write(
+            "attachments/statement.pdf",
+            b"%PDF-1.7\n\x80\x81 signed statement\n",
+        );
+        write("certs/office.p12", &pki_bytes("valid.p12"));
+        write("certs/dkim.pem", &pki_bytes("dkim-rsa.pem"));
+
+        let check = envoi(dir, &["check"]);
+        let (name, record) = published_record(&check);
+        envoi(dir, &["send", "--yes"]);
+        envoi(dir, &["send", "--yes", "--test-to", "desk@signing.example"]);
+
+        let files = wait_for(&maildir, 4);
+        for file in &files {
+            let message = std::fs::read(file).expect("read delivered letter");
+            let what = file.display();
+            let text = String::from_utf8_lossy(&message);
+            assert!(
+                text.contains("Delivered-To: "),
+                "{what} was not delivered by Postfix"
+            );
+            for tool in ["smime", "cms"] {
+                let verdict = openssl_verify(tool, &message);
+                assert!(
+                    verdict.ok,
+                    "{what}: openssl {tool} -verify: {}",
+                    verdict.output
+                );
+                assert!(
+                    !openssl_verify(tool, &tampered(&message)).ok,
+                    "{what}: openssl {tool} accepted a tampered copy"
+                );
+            }
+            let verdict = dkimpy_verify(&message, &name, &record);
+            assert!(verdict.ok, "{what}: dkimpy: {}", verdict.output);
+            assert!(
+                !dkimpy_verify(&tampered(&message), &name, &record).ok,
+                "{what}: dkimpy accepted a tampered copy"
+            );
+        }
+        // Leave the Maildir as the bundled campaign's test expects it.
+        for file in files {
+            std::fs::remove_file(&file)
+                .unwrap_or_else(|e| panic!("remove {}: {e}", file.display()));
+        }
+    }
+
+    /// Runs envoi on the campaign with the PKCS#12 password; panics unless it exits 0 without
+    /// showing the password. Returns its standard output.
+    fn envoi(dir: &Path, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_envoi"))
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .env("ENVOI_SMIME_PASSWORD", P12_PASSWORD)
+            .env_remove("ENVOI_SMTP_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run envoi");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "envoi {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            !stdout.contains(P12_PASSWORD) && !stderr.contains(P12_PASSWORD),
+            "the password shows"
+        );
+        stdout
+    }
+
+    /// The Maildir files of this test's letters (to `signing.example`), once `expected` are
+    /// there and a moment has passed in which a duplicate would have shown.
+    fn wait_for(maildir: &Path, expected: usize) -> Vec<PathBuf> {
+        let ours = || -> Vec<PathBuf> {
+            super::maildir_files(maildir)
+                .into_iter()
+                .filter(|f| {
+                    std::fs::read(f).is_ok_and(|m| {
+                        String::from_utf8_lossy(&m)
+                            .lines()
+                            .take_while(|l| !l.is_empty())
+                            .any(|l| {
+                                l.starts_with("Delivered-To: ")
+                                    && l.trim_end().ends_with("@signing.example")
+                            })
+                    })
+                })
+                .collect()
+        };
+        let deadline = Instant::now() + super::DELIVERY_TIMEOUT;
+        while ours().len() < expected {
+            assert!(
+                Instant::now() < deadline,
+                "Postfix delivered {} of {expected} signed letters",
+                ours().len()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let files = ours();
+        assert_eq!(files.len(), expected, "signed letters delivered");
+        files
     }
 }

@@ -9,7 +9,7 @@ use crate::pipeline::{NO_RECIPIENTS, Pipeline, RowFilter};
 use crate::secret::PasswordSource;
 
 pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> {
-    let pipeline = Pipeline::open(global.campaign_paths(), None)?;
+    let pipeline = Pipeline::open(global.campaign_paths(), None)?.with_signing()?;
     let mut report = ProblemList::default();
 
     let campaign = &pipeline.campaign;
@@ -32,9 +32,13 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
             }
         }
     }
-    if let Err(problems) = campaign.send_policy() {
-        problems.into_iter().for_each(|p| report.add(p));
-    }
+    let rate = match campaign.send_policy() {
+        Ok(policy) => policy.rate,
+        Err(problems) => {
+            problems.into_iter().for_each(|p| report.add(p));
+            None
+        }
+    };
 
     let filter = RowFilter::default();
     let (mut letters, mut good) = (0usize, 0usize);
@@ -50,6 +54,15 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
             Location::file(pipeline.campaign.recipients_display()),
             NO_RECIPIENTS,
         ));
+    }
+
+    if let Some(signer) = pipeline.signer() {
+        for line in signer.summary() {
+            println!("{line}");
+        }
+        if let Some(problem) = signer.expiry_problem(pipeline.settings.date, good, rate) {
+            report.add(problem);
+        }
     }
 
     if args.smtp {

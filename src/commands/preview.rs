@@ -12,7 +12,7 @@ use crate::markdown::escape_html;
 use crate::pipeline::{Letter, Pipeline, RowFilter};
 
 pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error> {
-    let pipeline = Pipeline::open(global.campaign_paths(), None)?;
+    let pipeline = Pipeline::open(global.campaign_paths(), None)?.with_signing()?;
     let filter = RowFilter::new(&args.selection.rows, args.selection.limit);
     pipeline.require_recipients()?;
     pipeline.check_rows_exist(&filter)?;

@@ -28,7 +28,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         })?),
         None => None,
     };
-    let pipeline = Pipeline::open(global.campaign_paths(), test_to.clone())?;
+    let pipeline = Pipeline::open(global.campaign_paths(), test_to.clone())?.with_signing()?;
     let campaign = &pipeline.campaign;
     let config_display = campaign.config_display();
 
@@ -128,6 +128,12 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             plural(plan.bad.len(), "letter"),
             if plan.bad.len() == 1 { "has" } else { "have" }
         )));
+    }
+    if let Some(signer) = pipeline.signer()
+        && let Some(problem) =
+            signer.expiry_problem(pipeline.settings.date, plan.rows.len(), policy.rate)
+    {
+        return Err(problem.into());
     }
     if plan.rows.is_empty() && plan.bad.is_empty() {
         let why = if plan.already_done > 0 {

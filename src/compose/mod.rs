@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use lettre::address::Envelope;
@@ -23,6 +24,7 @@ use crate::campaign::Campaign;
 use crate::error::{Location, Problem};
 use crate::markdown;
 use crate::recipients::Recipient;
+use crate::signing::Signer;
 use crate::template::RenderedLetter;
 
 /// Relays commonly refuse messages over 25 MB (after base64, which adds a third).
@@ -59,6 +61,8 @@ pub struct ComposeSettings {
     pub test_to: Option<Address>,
     /// `[tracking] read_receipts`: ask for a read receipt (RFC 8098) to the From address.
     pub read_receipts: bool,
+    /// The `[signing]` keys; every message (test copies too) is signed with them.
+    pub signer: Option<Arc<Signer>>,
 }
 
 /// An attachment as it will be sent.
@@ -122,14 +126,23 @@ impl RowProblems<'_> {
     /// A problem in a value rendered from the template: name the template and the row.
     fn in_field(&mut self, field: &str, message: String) {
         let location = Location::file(&self.letter.template);
-        self.problems.push(Problem::new(
-            location,
-            format!(
-                "{field}: {message} (rendering {} row {})",
-                self.settings.recipients_display.display(),
-                self.recipient.row()
-            ),
-        ));
+        let message = format!("{field}: {message}{}", self.rendering());
+        self.problems.push(Problem::new(location, message));
+    }
+
+    /// A problem of the signing set-up with this letter's sender, at the key file; the row is
+    /// appended as for template problems, so that `check` folds the repeats into one line.
+    fn in_signing(&mut self, problem: Problem) {
+        let message = format!("{}{}", problem.message, self.rendering());
+        self.problems.push(Problem::new(problem.location, message));
+    }
+
+    fn rendering(&self) -> String {
+        format!(
+            " (rendering {} row {})",
+            self.settings.recipients_display.display(),
+            self.recipient.row()
+        )
     }
 
     /// A header value must be one line of visible text. Names the column the line break or
@@ -367,6 +380,12 @@ pub fn compose(
         );
     }
 
+    if let (Some(signer), Some(from)) = (&settings.signer, &from) {
+        for problem in signer.problems_with_sender(&from.email) {
+            p.in_signing(problem);
+        }
+    }
+
     let (Some(from), Some(to), true) = (from, to, p.problems.is_empty()) else {
         return Err(p.problems);
     };
@@ -528,6 +547,14 @@ fn build(
         )]
     })?;
     c.bytes = message.formatted();
+    if let Some(signer) = &settings.signer {
+        c.bytes = signer.sign(&c.bytes, settings.date).map_err(|e| {
+            vec![Problem::new(
+                Location::file(&settings.recipients_display).row(recipient.row()),
+                format!("the letter cannot be signed: {e}"),
+            )]
+        })?;
+    }
     Ok(c)
 }
 

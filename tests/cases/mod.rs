@@ -14,6 +14,7 @@ mod secrets;
 mod send;
 mod send_faults;
 mod send_options;
+mod signing;
 mod smtp_server;
 mod soak;
 mod tls_trust;

@@ -6,4 +6,5 @@ pub mod mail;
 pub mod pki;
 pub mod relay;
 pub mod run;
+pub mod signing;
 pub mod smtp_server;
