@@ -70,45 +70,70 @@ fn assert_all_verify(messages: &[Vec<u8>], check_output: &str, smime: bool) {
     }
 }
 
-fn delivered(server: &SmtpServer) -> Vec<Vec<u8>> {
-    server.received().into_iter().map(|r| r.data).collect()
+/// What a signed campaign's `check` printed and what the server received from its `send`.
+struct Sent {
+    check: Run,
+    messages: Vec<Vec<u8>>,
 }
+
+/// Runs `check` (which must pass) and `send --yes` plus `options` on a two-letter campaign
+/// signed with `signing` and `files`, after `prepare`; every delivered letter must verify with
+/// every verifier (`smime`: S/MIME ones too) and a tampered copy with none.
+fn send_signed(
+    signing: &str,
+    files: &[(&str, &str)],
+    options: &[&str],
+    prepare: impl FnOnce(&TestCampaign),
+    smime: bool,
+) -> Sent {
+    let server = SmtpServer::start(ServerConfig::default());
+    let campaign = signed_campaign(server.port(), signing, files);
+    prepare(&campaign);
+    let check = envoi(&campaign, &["check"]);
+    check.expect_code(0);
+    let send: Vec<&str> = ["send", "--yes"].iter().chain(options).copied().collect();
+    envoi(&campaign, &send).expect_code(0);
+    let messages: Vec<Vec<u8>> = server.received().into_iter().map(|r| r.data).collect();
+    assert_eq!(messages.len(), 2, "letters delivered");
+    assert_all_verify(&messages, &check.stdout, smime);
+    Sent { check, messages }
+}
+
+const DKIM_ONLY: &str =
+    "dkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"certs/dkim.pem\"";
 
 #[test]
 fn smime_and_dkim_signed_letters_with_attachments_verify_as_delivered() {
-    let server = SmtpServer::start(ServerConfig::default());
-    let campaign = signed_campaign(
-        server.port(),
+    let with_attachment = |campaign: &TestCampaign| {
+        campaign
+            .file(
+                "templates/letter.hbs",
+                crate::support::campaign::LETTER.replace(
+                    "+++\n{{salutation}}",
+                    "attachments = [\"attachments/statement.pdf\"]\n+++\n{{salutation}}",
+                ),
+            )
+            .file(
+                "attachments/statement.pdf",
+                b"%PDF-1.7\n\x80\x81binary\x00 statement\n",
+            );
+    };
+    let sent = send_signed(
         P12_AND_RSA_DKIM,
         &[
             ("valid.p12", "certs/office.p12"),
             ("dkim-rsa.pem", "certs/dkim.pem"),
         ],
+        &[],
+        with_attachment,
+        true,
     );
-    campaign
-        .file(
-            "templates/letter.hbs",
-            crate::support::campaign::LETTER.replace(
-                "+++\n{{salutation}}",
-                "attachments = [\"attachments/statement.pdf\"]\n+++\n{{salutation}}",
-            ),
-        )
-        .file(
-            "attachments/statement.pdf",
-            b"%PDF-1.7\n\x80\x81binary\x00 statement\n",
-        );
-    let check = envoi(&campaign, &["check"]);
-    check.expect_code(0);
-    check
+    sent.check
         .expect_stdout("S/MIME: certs/office.p12 (certificate \"EMAIL=ombudsman@ombudsman.example,CN=Commissioner for Human Rights\"")
         .expect_stdout("issued by \"CN=envoi test SMIME CA\"")
         .expect_stdout("valid until 20")
         .expect_stdout("envoi._domainkey.ombudsman.example TXT \"v=DKIM1; k=rsa; p=MII");
-
-    envoi(&campaign, &["send", "--yes"]).expect_code(0);
-    let messages = delivered(&server);
-    assert_eq!(messages.len(), 2);
-    for message in &messages {
+    for message in &sent.messages {
         let text = String::from_utf8_lossy(message);
         let (head, _) = text.split_once("\r\n\r\n").expect("headers");
         assert!(
@@ -120,86 +145,78 @@ fn smime_and_dkim_signed_letters_with_attachments_verify_as_delivered() {
             "{head}"
         );
         for outer in [
-            "\r\nFrom: ",
-            "\r\nTo: ",
-            "\r\nSubject: ",
-            "\r\nDate: ",
-            "\r\nMessage-ID: ",
-            "\r\nMIME-Version: 1.0",
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
         ] {
+            let header = format!("\r\n{outer}: ");
             assert!(
-                head.contains(outer),
-                "{outer:?} is not on the outer message:\n{head}"
+                head.contains(&header),
+                "{outer} is not on the outer message:\n{head}"
             );
         }
         assert!(text.contains("Content-Type: multipart/mixed;"), "{text}");
         assert!(text.contains("filename=\"statement.pdf\""), "{text}");
     }
-    assert_all_verify(&messages, &check.stdout, true);
 }
 
 #[test]
 fn legacy_pkcs12_and_ed25519_dkim_verify_too() {
-    let server = SmtpServer::start(ServerConfig::default());
-    let campaign = signed_campaign(
-        server.port(),
+    let sent = send_signed(
         P12_AND_RSA_DKIM,
         &[
             ("valid-legacy.p12", "certs/office.p12"),
             ("dkim-ed25519.pem", "certs/dkim.pem"),
         ],
+        &[],
+        |_| {},
+        true,
     );
-    let check = envoi(&campaign, &["check"]);
-    check
-        .expect_code(0)
-        .expect_stdout("TXT \"v=DKIM1; k=ed25519; p=");
-    envoi(&campaign, &["send", "--yes"]).expect_code(0);
-    let messages = delivered(&server);
+    sent.check.expect_stdout("TXT \"v=DKIM1; k=ed25519; p=");
+    let first = String::from_utf8_lossy(&sent.messages[0]).into_owned();
     assert!(
-        String::from_utf8_lossy(&messages[0]).starts_with("DKIM-Signature: v=1; a=ed25519-sha256;")
+        first.starts_with("DKIM-Signature: v=1; a=ed25519-sha256;"),
+        "{first}"
     );
-    assert_all_verify(&messages, &check.stdout, true);
 }
 
 #[test]
 fn pem_key_and_certificate_sign_test_copies() {
-    let server = SmtpServer::start(ServerConfig::default());
-    let campaign = signed_campaign(
-        server.port(),
-        "smime_cert = \"certs/office.pem\"\nsmime_key = \"certs/office.key\"\ndkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"certs/dkim.pem\"",
+    let sent = send_signed(
+        &format!(
+            "smime_cert = \"certs/office.pem\"\nsmime_key = \"certs/office.key\"\n{DKIM_ONLY}"
+        ),
         &[
             ("valid-chain.pem", "certs/office.pem"),
             ("valid.key", "certs/office.key"),
             ("dkim-rsa.pem", "certs/dkim.pem"),
         ],
+        &["--test-to", "desk@ombudsman.example"],
+        |_| {},
+        true,
     );
-    let check = envoi(&campaign, &["check"]);
-    check.expect_code(0);
-    envoi(
-        &campaign,
-        &["send", "--yes", "--test-to", "desk@ombudsman.example"],
-    )
-    .expect_code(0);
-    let messages = delivered(&server);
-    assert_eq!(messages.len(), 2);
-    assert!(String::from_utf8_lossy(&messages[0]).contains("X-Envoi-Test: test copy"));
-    assert_all_verify(&messages, &check.stdout, true);
+    let first = String::from_utf8_lossy(&sent.messages[0]).into_owned();
+    assert!(first.contains("X-Envoi-Test: test copy"), "{first}");
 }
 
 #[test]
 fn dkim_alone_signs_the_unwrapped_letter() {
-    let server = SmtpServer::start(ServerConfig::default());
-    let campaign = signed_campaign(
-        server.port(),
-        "dkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"certs/dkim.pem\"",
+    let sent = send_signed(
+        DKIM_ONLY,
         &[("dkim-rsa.pem", "certs/dkim.pem")],
+        &[],
+        |_| {},
+        false,
     );
-    let check = envoi(&campaign, &["check"]);
-    check.expect_code(0);
-    envoi(&campaign, &["send", "--yes"]).expect_code(0);
-    let messages = delivered(&server);
-    assert!(!String::from_utf8_lossy(&messages[0]).contains("multipart/signed"));
-    assert_all_verify(&messages, &check.stdout, false);
+    let first = String::from_utf8_lossy(&sent.messages[0]).into_owned();
+    assert!(!first.contains("multipart/signed"), "{first}");
+    assert!(
+        first.contains("Content-Type: multipart/alternative;"),
+        "{first}"
+    );
 }
 
 /// `check` and `send` refuse `signing` with `files`, with one line naming `place` and saying
@@ -345,7 +362,7 @@ fn ecdsa_and_encrypted_keys_are_refused_clearly() {
         "certs/office.key",
         "holds an ECDSA key, which envoi cannot sign with",
     );
-    let dkim = "dkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"certs/dkim.pem\"";
+    let dkim = DKIM_ONLY;
     refused(
         dkim,
         &[("ecdsa.key", "certs/dkim.pem")],

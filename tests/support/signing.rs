@@ -34,8 +34,9 @@ pub fn pki_dir() -> &'static Path {
 }
 
 /// A generated file: `root.pem` (the trust anchor), `valid.p12`, `valid-legacy.p12`,
-/// `valid.pem` + `valid.key`, `expired.p12`, `short.p12`, `other.p12`, `server.p12`,
-/// `dkim-rsa.pem`, `dkim-ed25519.pem`, `ecdsa.key`.
+/// `valid.pem` + `valid.key`, `valid-chain.pem`, `expired.p12`, `short.p12`, `other.p12`,
+/// `server.p12`, `other.key`, `dkim-rsa.pem`, `dkim-ed25519.pem`, `ecdsa.key`,
+/// `encrypted.key`.
 pub fn pki_file(name: &str) -> PathBuf {
     pki_dir().join(name)
 }
@@ -75,165 +76,77 @@ subjectAltName = email:ombudsman@ombudsman.example
 
 fn generate(dir: &Path) {
     std::fs::write(dir.join("ext.cnf"), EXTENSIONS).expect("write ext.cnf");
-    let ssl = |args: &[&str]| openssl(dir, args);
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=envoi test root CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    issue(
-        dir,
-        "intermediate",
-        "/CN=envoi test SMIME CA",
-        "root",
-        "intermediate",
-        "3650",
+    let ssl = |line: &str, subject: &[&str]| openssl(dir, &words(line, subject));
+    ssl(
+        "req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 3650 \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        &["-subj", "/CN=envoi test root CA"],
     );
     let office = "/CN=Commissioner for Human Rights/emailAddress=ombudsman@ombudsman.example";
-    issue(dir, "valid", office, "intermediate", "smime", "365");
-    issue(dir, "expired", office, "intermediate", "smime", "-1");
-    issue(dir, "short", office, "intermediate", "smime", "2");
-    issue(
-        dir,
-        "other",
-        "/CN=Someone Else/emailAddress=someone@other.example",
-        "intermediate",
-        "other",
-        "365",
-    );
-    issue(dir, "server", office, "intermediate", "server", "365");
+    let other = "/CN=Someone Else/emailAddress=someone@other.example";
+    // name, subject, issuer, extensions section, days (-1: it expired yesterday)
+    for (name, subject, issuer, section, days) in [
+        (
+            "intermediate",
+            "/CN=envoi test SMIME CA",
+            "root",
+            "intermediate",
+            3650,
+        ),
+        ("valid", office, "intermediate", "smime", 365),
+        ("expired", office, "intermediate", "smime", -1),
+        ("short", office, "intermediate", "smime", 2),
+        ("other", other, "intermediate", "other", 365),
+        ("server", office, "intermediate", "server", 365),
+    ] {
+        ssl(
+            &format!("req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr"),
+            &["-subj", subject],
+        );
+        ssl(
+            &format!(
+                "x509 -req -in {name}.csr -CA {issuer}.pem -CAkey {issuer}.key -CAcreateserial \
+                 -days {days} -extfile ext.cnf -extensions {section} -out {name}.pem"
+            ),
+            &[],
+        );
+    }
+    // The holder's key and certificate with the intermediate CA, as PKCS#12.
+    let p12 = |name: &str, out: &str, options: &str| {
+        ssl(
+            &format!(
+                "pkcs12 -export -inkey {name}.key -in {name}.pem -certfile intermediate.pem \
+                 -name office -out {out} {options}"
+            ),
+            &[],
+        )
+    };
+    let password = format!("-passout pass:{P12_PASSWORD}");
     for name in ["valid", "expired", "short", "other", "server"] {
-        pkcs12(dir, name, &format!("{name}.p12"), &[]);
+        p12(name, &format!("{name}.p12"), &password);
     }
-    pkcs12(dir, "valid", "valid-legacy.p12", &["-legacy"]);
-    pkcs12(dir, "valid", "valid-nopass.p12", &["-passout", "pass:"]);
+    p12("valid", "valid-legacy.p12", &format!("{password} -legacy"));
     // The PEM form: the holder's certificate, then its chain.
-    let chain = [
-        pki_text(dir, "valid.pem"),
-        pki_text(dir, "intermediate.pem"),
-    ]
-    .concat();
+    let chain: String = ["valid.pem", "intermediate.pem"]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).expect("read generated PEM"))
+        .collect();
     std::fs::write(dir.join("valid-chain.pem"), chain).expect("write valid-chain.pem");
-    ssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        "dkim-rsa.pem",
-    ]);
-    ssl(&[
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-out",
-        "dkim-ed25519.pem",
-    ]);
-    ssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "ecdsa.key",
-    ]);
-    ssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-aes-256-cbc",
-        "-pass",
-        "pass:whatever",
-        "-out",
-        "encrypted.key",
-    ]);
-}
-
-fn pki_text(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).expect("read generated PEM")
-}
-
-/// A key and a certificate `name.pem` for `subject`, signed by `issuer` with the extensions of
-/// `section`, valid for `days` from now (`-1`: it expired yesterday).
-fn issue(dir: &Path, name: &str, subject: &str, issuer: &str, section: &str, days: &str) {
-    let (key, csr, pem) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-    );
-    openssl(
-        dir,
-        &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &format!("{issuer}.pem"),
-            "-CAkey",
-            &format!("{issuer}.key"),
-            "-CAcreateserial",
-            "-days",
-            days,
-            "-extfile",
-            "ext.cnf",
-            "-extensions",
-            section,
-            "-out",
-            &pem,
-        ],
-    );
-}
-
-/// `name.key` + `name.pem` + the intermediate as a PKCS#12 file.
-fn pkcs12(dir: &Path, name: &str, out: &str, extra: &[&str]) {
-    let password = format!("pass:{P12_PASSWORD}");
-    let mut args = vec![
-        "pkcs12",
-        "-export",
-        "-inkey",
-        &format!("{name}.key"),
-        "-in",
-        &format!("{name}.pem"),
-        "-certfile",
-        "intermediate.pem",
-        "-name",
-        "office",
-        "-out",
-        out,
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect::<Vec<_>>();
-    if !extra.contains(&"-passout") {
-        args.extend(["-passout".to_owned(), password]);
+    for line in [
+        "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out dkim-rsa.pem",
+        "genpkey -algorithm ed25519 -out dkim-ed25519.pem",
+        "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ecdsa.key",
+        "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-256-cbc -pass pass:x -out encrypted.key",
+    ] {
+        ssl(line, &[]);
     }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    openssl(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// The words of `line` (split at white space), then `more` as they are.
+fn words<'a>(line: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    line.split_whitespace()
+        .chain(more.iter().copied())
+        .collect()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
