@@ -249,10 +249,10 @@ impl Shared<'_> {
 
     /// A session for the next attempt: the worker's own, or a new one when the pool allows.
     fn session<'p>(&'p self, relay: &Relay, slot: &mut Slot) -> Result<Session, Connect<'p>> {
-        if let Some(s) = slot.take()
-            && s.is_usable()
-        {
-            return Ok(s);
+        match slot.take() {
+            Some(s) if s.is_usable() => return Ok(s),
+            Some(_) => slot.lost(),
+            None => {}
         }
         let Some(ticket) = self.pool.may_connect(self.delivery.halt) else {
             return Err(Connect::Halted);
@@ -260,6 +260,7 @@ impl Shared<'_> {
         match relay.connect() {
             Ok(s) => {
                 self.pool.connected(ticket);
+                slot.opened();
                 Ok(s)
             }
             Err(failure) => {
@@ -477,6 +478,8 @@ impl Shared<'_> {
             )
         {
             slot.put(s);
+        } else {
+            slot.lost();
         }
         attempt
     }

@@ -112,10 +112,12 @@ impl Pool {
     }
 }
 
-/// A worker's session, counted in [`Pool::open`] while it is held.
+/// A worker's session, counted in [`Pool::open`] from the moment it is set up until it is
+/// dropped, including while it carries a letter (taken out of the slot).
 pub(crate) struct Slot<'p> {
     pool: &'p Pool,
     session: Option<Session>,
+    counted: bool,
 }
 
 impl<'p> Slot<'p> {
@@ -123,21 +125,34 @@ impl<'p> Slot<'p> {
         Slot {
             pool,
             session: None,
+            counted: false,
         }
     }
 
+    /// The session, to carry a letter; it stays counted until [`Slot::lost`].
     pub fn take(&mut self) -> Option<Session> {
-        let session = self.session.take();
-        if session.is_some() {
+        self.session.take()
+    }
+
+    /// A new session was set up.
+    pub fn opened(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.pool.open.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The session (taken out) comes back for the next letter.
+    pub fn put(&mut self, session: Session) {
+        self.session = Some(session);
+    }
+
+    /// The session taken out was dropped.
+    pub fn lost(&mut self) {
+        if self.counted {
+            self.counted = false;
             self.pool.open.fetch_sub(1, Ordering::SeqCst);
         }
-        session
-    }
-
-    pub fn put(&mut self, session: Session) {
-        debug_assert!(self.session.is_none());
-        self.pool.open.fetch_add(1, Ordering::SeqCst);
-        self.session = Some(session);
     }
 }
 
@@ -146,5 +161,6 @@ impl Drop for Slot<'_> {
         if let Some(session) = self.take() {
             session.quit();
         }
+        self.lost();
     }
 }

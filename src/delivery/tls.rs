@@ -243,6 +243,16 @@ pub(crate) fn tls_cause(e: &lettre::transport::smtp::Error) -> Option<&rustls::E
     None
 }
 
+/// A name as rustls lists it in `NotValidForNameContext` (`DnsName("relay.example")`,
+/// `IpAddress(192.0.2.1)`): just the name.
+fn presented_name(listed: &str) -> &str {
+    let inner = listed
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(listed);
+    inner.trim_matches('"')
+}
+
 /// A TLS failure in words, with what to do about it; never Rust debug formatting.
 pub fn tls_problem(tls: &rustls::Error, host: &str) -> String {
     use rustls::CertificateError as Cert;
@@ -263,7 +273,7 @@ pub fn tls_problem(tls: &rustls::Error, host: &str) -> String {
             "the relay's certificate is not issued for \"{host}\" but for {}; set host in [smtp] to one of those names",
             presented
                 .iter()
-                .map(|n| format!("\"{n}\""))
+                .map(|n| format!("\"{}\"", presented_name(n)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -275,9 +285,29 @@ pub fn tls_problem(tls: &rustls::Error, host: &str) -> String {
         | Cert::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
             "the relay's certificate could not be verified: no authority this computer trusts signed it; {private_ca}"
         ),
+        // webpki's CaUsedAsEndEntity: what `openssl req -x509` makes, presented by the relay
+        // but not the certificate in ca_file.
+        Cert::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+            "the relay presents a self-signed CA certificate (as `openssl req -x509` makes) that this computer does not trust; to trust it, put exactly that certificate (PEM) in ca_file in [smtp]".to_owned()
+        }
         Cert::Revoked => {
             "the relay's certificate has been revoked; ask the relay's administrator".to_owned()
         }
         other => format!("the relay's certificate could not be verified ({other}); {private_ca}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presented_names_lose_their_debug_wrapping() {
+        assert_eq!(
+            presented_name("DnsName(\"relay.example\")"),
+            "relay.example"
+        );
+        assert_eq!(presented_name("IpAddress(192.0.2.1)"), "192.0.2.1");
+        assert_eq!(presented_name("relay.example"), "relay.example");
     }
 }

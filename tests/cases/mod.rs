@@ -8,6 +8,7 @@ mod letters;
 mod limits;
 mod preview;
 mod properties;
+mod relay_behaviour;
 mod report;
 mod resume;
 mod secrets;

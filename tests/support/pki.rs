@@ -29,6 +29,11 @@ pub enum CertKind {
     WrongHost,
     /// Right names and dates, but self-signed: no client trusts it.
     Untrusted,
+    /// What `openssl req -x509` makes: self-signed, marked as a CA (basic constraints
+    /// CA:TRUE), for `localhost` and `127.0.0.1`. Trusted only as a pin ([`leaf_pem`]).
+    SelfSignedCa,
+    /// The same, but for [`WRONG_HOST`] only.
+    SelfSignedCaWrongHost,
 }
 
 /// A server certificate chain and its private key, ready for rustls.
@@ -36,6 +41,8 @@ pub enum CertKind {
 pub struct ServerIdentity {
     /// The leaf certificate (the CA itself is the client's trust anchor, not sent).
     pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf certificate, PEM encoded.
+    leaf_pem: String,
     key_pkcs8: Vec<u8>,
 }
 
@@ -56,6 +63,12 @@ pub fn write_ca_pem(path: &Path) -> io::Result<()> {
     std::fs::write(path, ca_pem())
 }
 
+/// The certificate a server of this kind presents, PEM encoded: what a user would put in
+/// `ca_file` to pin it.
+pub fn leaf_pem(kind: CertKind) -> &'static str {
+    &identity(kind).leaf_pem
+}
+
 /// The certificate and key of the given kind.
 pub fn identity(kind: CertKind) -> &'static ServerIdentity {
     let pki = pki();
@@ -64,6 +77,8 @@ pub fn identity(kind: CertKind) -> &'static ServerIdentity {
         CertKind::Expired => &pki.expired,
         CertKind::WrongHost => &pki.wrong_host,
         CertKind::Untrusted => &pki.untrusted,
+        CertKind::SelfSignedCa => &pki.self_signed_ca,
+        CertKind::SelfSignedCaWrongHost => &pki.self_signed_ca_wrong_host,
     }
 }
 
@@ -73,6 +88,8 @@ struct Pki {
     expired: ServerIdentity,
     wrong_host: ServerIdentity,
     untrusted: ServerIdentity,
+    self_signed_ca: ServerIdentity,
+    self_signed_ca_wrong_host: ServerIdentity,
 }
 
 /// Key generation is the slow part, so every test shares one set.
@@ -92,6 +109,8 @@ fn pki() -> &'static Pki {
             expired,
             wrong_host: sign(leaf_params(&[WRONG_HOST]), Some(&ca)),
             untrusted: sign(leaf_params(&["localhost", "127.0.0.1"]), None),
+            self_signed_ca: sign(openssl_x509_params(&["localhost", "127.0.0.1"]), None),
+            self_signed_ca_wrong_host: sign(openssl_x509_params(&[WRONG_HOST]), None),
         }
     })
 }
@@ -125,6 +144,16 @@ fn leaf_params(names: &[&str]) -> CertificateParams {
     params
 }
 
+/// What `openssl req -x509 -addext subjectAltName=...` produces: a server certificate that is
+/// also marked as a CA.
+fn openssl_x509_params(names: &[&str]) -> CertificateParams {
+    let mut params = leaf_params(names);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![];
+    params.extended_key_usages = vec![];
+    params
+}
+
 /// Signs with `issuer`, or self-signs when there is none.
 fn sign(params: CertificateParams, issuer: Option<&Issuer<'static, KeyPair>>) -> ServerIdentity {
     let key = KeyPair::generate().expect("generate server key");
@@ -135,6 +164,7 @@ fn sign(params: CertificateParams, issuer: Option<&Issuer<'static, KeyPair>>) ->
     .expect("sign server certificate");
     ServerIdentity {
         chain: vec![cert.der().clone()],
+        leaf_pem: cert.pem(),
         key_pkcs8: key.serialize_der(),
     }
 }

@@ -216,6 +216,15 @@ impl TestCampaign {
     }
 
     /// The log's rows for one recipient, in order.
+    /// The one log row for `email` (a letter sent in one attempt), with this status.
+    #[track_caller]
+    pub fn only_row(&self, email: &str, status: &str) -> LogRow {
+        let rows = self.rows_for(email);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].status, status, "{rows:?}");
+        rows[0].clone()
+    }
+
     pub fn rows_for(&self, email: &str) -> Vec<LogRow> {
         self.log_rows()
             .into_iter()

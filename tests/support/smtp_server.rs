@@ -68,6 +68,15 @@ pub struct ServerConfig {
     pub read_timeout: Duration,
     /// The longest a [`Fault::Hang`] holds a connection.
     pub hang_limit: Duration,
+    /// Connections open at once beyond this are greeted `421 4.7.0 too many connections` and
+    /// closed (Postfix's `smtpd_client_connection_count_limit`).
+    pub connection_limit: Option<u64>,
+    /// RCPTs in one transaction beyond this are answered `452 4.5.3 Error: too many
+    /// recipients` (Postfix's `smtpd_recipient_limit`).
+    pub recipient_limit: Option<usize>,
+    /// The AUTH mechanisms advertised, when not the ones the server implements; a relay that
+    /// offers only, say, `CRAM-MD5 NTLM` (it then refuses every AUTH with 504).
+    pub advertised_auth: Option<&'static str>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +88,9 @@ impl Default for ServerConfig {
             faults: Faults::none(),
             read_timeout: Duration::from_secs(30),
             hang_limit: Duration::from_secs(60),
+            connection_limit: None,
+            recipient_limit: None,
+            advertised_auth: None,
         }
     }
 }
@@ -103,6 +115,24 @@ impl ServerConfig {
     /// With this fault plan.
     pub fn with_faults(self, faults: FaultFn) -> Self {
         ServerConfig { faults, ..self }
+    }
+
+    /// Taking at most `limit` connections at once.
+    pub fn with_connection_limit(self, limit: u64) -> Self {
+        let connection_limit = Some(limit);
+        ServerConfig {
+            connection_limit,
+            ..self
+        }
+    }
+
+    /// Taking at most `limit` recipients per transaction.
+    pub fn with_recipient_limit(self, limit: usize) -> Self {
+        let recipient_limit = Some(limit);
+        ServerConfig {
+            recipient_limit,
+            ..self
+        }
     }
 }
 
@@ -392,6 +422,14 @@ impl SmtpServer {
         self.shared.counters.auth_successes.load(Ordering::SeqCst)
     }
 
+    /// Connections refused for being over [`ServerConfig::connection_limit`].
+    pub fn connections_refused(&self) -> u64 {
+        self.shared
+            .counters
+            .connections_refused
+            .load(Ordering::SeqCst)
+    }
+
     /// AUTH exchanges answered with 535.
     pub fn auth_failures(&self) -> u64 {
         self.shared.counters.auth_failures.load(Ordering::SeqCst)
@@ -458,6 +496,8 @@ struct Counters {
     /// MAIL commands so far: the source of [`Step::message`].
     messages: AtomicU64,
     auth_successes: AtomicU64,
+    /// Connections greeted with 421 for being over [`ServerConfig::connection_limit`].
+    connections_refused: AtomicU64,
     auth_failures: AtomicU64,
 }
 
@@ -644,8 +684,21 @@ impl Session {
         if self.shared.config.tls == Tls::Implicit {
             self.start_tls()?;
         }
+        let open = self.shared.counters.open_now.load(Ordering::SeqCst);
+        let over_limit = self
+            .shared
+            .config
+            .connection_limit
+            .is_some_and(|l| open > l);
         let flow = match self.inject(Phase::Connect)? {
             Some(flow) => flow,
+            None if over_limit => {
+                self.shared
+                    .counters
+                    .connections_refused
+                    .fetch_add(1, Ordering::SeqCst);
+                self.reply(421, "4.7.0 Error: too many connections from 127.0.0.1")?
+            }
             None => self.reply(220, &format!("{HOSTNAME} ESMTP envoi test relay"))?,
         };
         if flow == Flow::Close {
@@ -715,7 +768,8 @@ impl Session {
             lines.push("STARTTLS".into());
         }
         if self.auth_offered() {
-            lines.push("AUTH PLAIN LOGIN XOAUTH2".into());
+            let offered = self.shared.config.advertised_auth;
+            lines.push(format!("AUTH {}", offered.unwrap_or("PLAIN LOGIN XOAUTH2")));
         }
         self.reply_lines(250, &lines)
     }
@@ -765,7 +819,9 @@ impl Session {
         let mut words = arg.split_whitespace();
         let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
         let initial = words.next();
-        if !["PLAIN", "LOGIN", "XOAUTH2"].contains(&mechanism.as_str()) {
+        let advertised = self.shared.config.advertised_auth;
+        let offered = advertised.is_none_or(|list| list.split(' ').any(|m| m == mechanism));
+        if !["PLAIN", "LOGIN", "XOAUTH2"].contains(&mechanism.as_str()) || !offered {
             return self.reply(504, "5.5.4 Unrecognized authentication type");
         }
         if let Some(flow) = self.inject(Phase::Auth {
@@ -866,6 +922,12 @@ impl Session {
         let Some(to) = parse_path(arg, "TO:") else {
             return self.reply(501, "5.5.4 Syntax: RCPT TO:<address>");
         };
+        // The limit first, as Postfix counts before it looks at the address.
+        let taken = self.transaction.as_ref().map_or(0, |t| t.rcpt.len());
+        let limit = self.shared.config.recipient_limit;
+        if limit.is_some_and(|l| taken >= l) {
+            return self.reply(452, "4.5.3 Error: too many recipients");
+        }
         if let Some(flow) = self.inject(Phase::Rcpt { to: &to })? {
             return Ok(flow);
         }
