@@ -86,6 +86,9 @@ pub enum Command {
     Send(SendArgs),
     /// Summarise a delivery log: counts by status, and every letter that did not end "sent"
     Report(ReportArgs),
+    /// Read delivery reports, bounces and read receipts, and record in the delivery log what
+    /// became of each letter (reads mail; never deletes, moves or flags it)
+    Track(TrackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +167,22 @@ pub struct ReportArgs {
     pub log: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// A Maildir folder to read reports from (its new/ and cur/), relative to --dir; repeatable
+    #[arg(long = "maildir", value_name = "DIR")]
+    pub maildirs: Vec<PathBuf>,
+    /// An mbox file to read reports from, relative to --dir; repeatable
+    #[arg(long = "mbox", value_name = "FILE")]
+    pub mboxes: Vec<PathBuf>,
+    /// Single messages (.eml files) to read, relative to --dir
+    #[arg(value_name = "FILE.eml")]
+    pub files: Vec<PathBuf>,
+    /// The delivery log, relative to --dir
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_LOG)]
+    pub log: PathBuf,
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     let global = &cli.global;
@@ -173,5 +192,6 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Preview(args) => commands::preview::execute(global, &args),
         Command::Send(args) => commands::send::execute(global, &args),
         Command::Report(args) => commands::report::execute(global, &args),
+        Command::Track(args) => commands::track::execute(global, &args),
     }
 }

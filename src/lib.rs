@@ -12,6 +12,8 @@
 //!   → SMTP delivery              delivery (smtp session, rate limit, retry)
 //!   → delivery-log.csv           delivery_log
 //!   → summary                    report
+//! delivery reports, bounces      tracking (sources, dsn, mdn, bounces, matching, ledger)
+//!   → rows in delivery-log.csv
 //! ```
 //!
 //! The binary (`src/main.rs`) only parses the command line, calls [`cli::run`] and maps the
@@ -33,5 +35,6 @@ pub mod report;
 pub mod secret;
 pub mod signing;
 pub mod template;
+pub mod tracking;
 
 pub use error::{Error, Location, Problem, Result};

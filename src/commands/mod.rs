@@ -6,6 +6,7 @@ pub mod init;
 pub mod preview;
 pub mod report;
 pub mod send;
+pub mod track;
 
 use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED};
 

@@ -19,3 +19,4 @@ mod signing;
 mod smtp_server;
 mod soak;
 mod tls_trust;
+mod track;

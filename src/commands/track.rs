@@ -1,0 +1,185 @@
+//! `envoi track`: read delivery reports, bounces and read receipts, and record in the delivery
+//! log what became of each letter. See [`crate::tracking`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::cli::{GlobalArgs, TrackArgs};
+use crate::commands::{Outcome, plural};
+use crate::delivery_log::{DeliveryLog, History};
+use crate::error::{Error, Location, Problem};
+use crate::tracking::Tracker;
+use crate::tracking::ledger::Tally;
+use crate::tracking::sources::Source;
+
+pub fn execute(global: &GlobalArgs, args: &TrackArgs) -> Result<Outcome, Error> {
+    let sources = sources(global, args);
+    if sources.is_empty() {
+        // IMAP: with no file named, reports come from the [mailbox] folder. The IMAP source
+        // plugs in here, yielding `RawMessage`s (origin "INBOX UID 42") to the same Tracker.
+        return Err(Error::input(
+            Location::file(&global.config).setting("mailbox", ""),
+            "no mailbox is set up to read reports from; name Maildir folders (--maildir DIR), mbox files (--mbox FILE) or .eml files",
+        ));
+    }
+    let problems: Vec<Problem> = sources
+        .iter()
+        .filter_map(|s| match s.check() {
+            Err(Error::Input(problem)) => Some(*problem),
+            _ => None,
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(match <[Problem; 1]>::try_from(problems) {
+            Ok([one]) => Error::from(one),
+            Err(all) => Error::Problems(all),
+        });
+    }
+
+    let log_path = global.dir.join(&args.log);
+    if !log_path.exists() {
+        return Err(Error::input(
+            Location::file(&args.log),
+            "not found; reports are matched to the letters of the delivery log written by envoi send (name another log with --log)",
+        ));
+    }
+    let (log, recovered) = DeliveryLog::open(&log_path)?;
+    for repair in log.repairs() {
+        eprintln!("warning: {repair}");
+    }
+    for entry in &recovered {
+        eprintln!(
+            "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
+            entry.row, entry.email
+        );
+    }
+    let history = History::read(&log_path)?;
+    for warning in history.warnings() {
+        eprintln!("warning: {warning}");
+    }
+
+    let mut tracker = Tracker::new(&history);
+    for source in &sources {
+        for message in source.messages() {
+            match message {
+                Ok(raw) => {
+                    let (_, warning) = tracker.read(&raw, &log)?;
+                    if let Some(warning) = warning {
+                        eprintln!("warning: {warning}");
+                    }
+                }
+                Err(unreadable) => eprintln!("warning: {}", tracker.unreadable(&unreadable)),
+            }
+        }
+    }
+    log.close()?;
+    print!("{}", summary(tracker.tally(), &args.log));
+    Ok(Outcome::Done)
+}
+
+/// The sources named on the command line, in the order: Maildir folders, mbox files, .eml files.
+fn sources(global: &GlobalArgs, args: &TrackArgs) -> Vec<Source> {
+    let at = |p: &Path| (p.to_path_buf(), global.dir.join(p));
+    let maildirs = args.maildirs.iter().map(|p| {
+        let (shown, path) = at(p);
+        Source::Maildir { shown, path }
+    });
+    let mboxes = args.mboxes.iter().map(|p| {
+        let (shown, path) = at(p);
+        Source::Mbox { shown, path }
+    });
+    let files = args.files.iter().map(|p| {
+        let (shown, path) = at(p);
+        Source::Eml { shown, path }
+    });
+    maildirs.chain(mboxes).chain(files).collect()
+}
+
+/// What `track` prints when it is done.
+pub fn summary(tally: &Tally, log: &Path) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Read {}: {}, {} not a report, {} skipped.",
+        plural(tally.messages, "message"),
+        plural(tally.reports, "report"),
+        tally.not_reports,
+        tally.skipped.len()
+    );
+    if tally.recorded.is_empty() {
+        let _ = writeln!(s, "Nothing new to record in {}.", log.display());
+    } else {
+        let _ = writeln!(s, "\nRecorded in {}:", log.display());
+        for e in &tally.recorded {
+            let who = if e.organisation.is_empty() {
+                e.email.clone()
+            } else {
+                format!("{} <{}>", e.organisation, e.email)
+            };
+            let code = if e.code.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", e.code)
+            };
+            let _ = writeln!(
+                s,
+                "  row {:>4}  {:<9} {who}: {code}{}",
+                e.row,
+                e.status.as_str(),
+                e.detail
+            );
+        }
+    }
+    let quiet = [
+        (tally.already_applied, "already recorded by an earlier run"),
+        (
+            tally.superseded,
+            "the letter's status had already moved past it",
+        ),
+        (tally.stale, "dated before the letter was last sent"),
+        (
+            tally.no_status,
+            "relayed on, without saying where the letter ended",
+        ),
+    ];
+    let nothing: Vec<String> = quiet
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+    if !nothing.is_empty() {
+        let _ = writeln!(s, "\nAdded nothing: {}.", nothing.join("; "));
+    }
+    if !tally.copies.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nAbout Cc or Bcc copies (the letters' status is their addressee's):"
+        );
+        for note in &tally.copies {
+            let _ = writeln!(s, "  {note}");
+        }
+    }
+    if !tally.unmatched.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nUnmatched: {} (no letter of {} has its envelope id, Message-ID, VERP token or address); nothing recorded for {}:",
+            tally.unmatched.len(),
+            log.display(),
+            if tally.unmatched.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        );
+        for note in &tally.unmatched {
+            let _ = writeln!(s, "  {note}");
+        }
+    }
+    if !tally.skipped.is_empty() {
+        let _ = writeln!(s, "\nSkipped (see the warnings):");
+        for note in &tally.skipped {
+            let _ = writeln!(s, "  {note}");
+        }
+    }
+    s
+}
