@@ -8,7 +8,10 @@ pub mod report;
 pub mod send;
 pub mod track;
 
-use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED};
+use std::path::Path;
+
+use crate::delivery_log::DeliveryLog;
+use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED, Error};
 
 /// How a command ended when it did not fail outright (see SPEC, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,4 +41,20 @@ pub fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// Opens a delivery log for appending, and tells the user what opening it had to mend: a torn
+/// last line removed, letters left in the intent journal recorded `unknown`.
+pub fn open_log(path: &Path) -> Result<DeliveryLog, Error> {
+    let (log, recovered) = DeliveryLog::open(path)?;
+    for repair in log.repairs() {
+        eprintln!("warning: {repair}");
+    }
+    for entry in &recovered {
+        eprintln!(
+            "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
+            entry.row, entry.email
+        );
+    }
+    Ok(log)
 }

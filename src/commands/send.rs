@@ -10,10 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lettre::Address;
 
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::{Outcome, file_sent, plural};
+use crate::commands::{Outcome, file_sent, open_log, plural};
 use crate::delivery::relay::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
-use crate::delivery_log::{DeliveryLog, Entry, History, Status};
+use crate::delivery_log::{Entry, History, Status};
 use crate::error::{Error, Location, Problem};
 use crate::mailbox::filing::{Filer, FilingObserver};
 use crate::pipeline::{Pipeline, RowFilter};
@@ -71,19 +71,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let log_is_new = !log_path.exists();
     let log = match test_to {
         Some(_) => None,
-        None => {
-            let (log, recovered) = DeliveryLog::open(&log_path)?;
-            for repair in log.repairs() {
-                eprintln!("warning: {repair}");
-            }
-            for entry in &recovered {
-                eprintln!(
-                    "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
-                    entry.row, entry.email
-                );
-            }
-            Some(log)
-        }
+        None => Some(open_log(&log_path)?),
     };
     // Declared after `log`, so it is dropped first: the files go while the lock is still held.
     let mut fresh_log = (log.is_some() && log_is_new).then(|| FreshLog::new(&log_path));

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::{GlobalArgs, TrackArgs};
-use crate::commands::{Outcome, plural};
-use crate::delivery_log::{DeliveryLog, History};
+use crate::commands::{Outcome, open_log, plural};
+use crate::delivery_log::History;
 use crate::error::{Error, Location, Problem};
 use crate::tracking::Tracker;
 use crate::tracking::ledger::Tally;
@@ -43,16 +43,7 @@ pub fn execute(global: &GlobalArgs, args: &TrackArgs) -> Result<Outcome, Error> 
             "not found; reports are matched to the letters of the delivery log written by envoi send (name another log with --log)",
         ));
     }
-    let (log, recovered) = DeliveryLog::open(&log_path)?;
-    for repair in log.repairs() {
-        eprintln!("warning: {repair}");
-    }
-    for entry in &recovered {
-        eprintln!(
-            "warning: row {} ({}) was being handed to the relay when envoi last stopped; logged as unknown",
-            entry.row, entry.email
-        );
-    }
+    let log = open_log(&log_path)?;
     let history = History::read(&log_path)?;
     for warning in history.warnings() {
         eprintln!("warning: {warning}");

@@ -66,10 +66,7 @@ fn is_recipient_group(group: &Group) -> bool {
 
 /// One per-recipient group; the error completes "recipient N of its delivery-status part ...".
 fn notice(group: &Group) -> Result<Notice, String> {
-    let final_recipient = group
-        .get("final-recipient")
-        .map(fields::address_spellings)
-        .unwrap_or_default();
+    let final_recipient = group.address("final-recipient");
     if final_recipient.is_empty() {
         return Err("has no Final-Recipient address".into());
     }
@@ -103,10 +100,7 @@ fn notice(group: &Group) -> Result<Notice, String> {
         .unwrap_or_default();
     Ok(Notice {
         final_recipient,
-        original_recipient: group
-            .get("original-recipient")
-            .map(fields::address_spellings)
-            .unwrap_or_default(),
+        original_recipient: group.address("original-recipient"),
         fate,
         status,
         diagnostic,

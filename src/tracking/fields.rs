@@ -30,6 +30,12 @@ impl Group {
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// Every spelling of the address in field `name` (see [`address_spellings`]); empty when
+    /// the field is missing or names no address.
+    pub fn address(&self, name: &str) -> Vec<String> {
+        self.get(name).map(address_spellings).unwrap_or_default()
+    }
 }
 
 /// Splits `text` into groups of fields. Lines that are neither a field nor a continuation are

@@ -40,10 +40,7 @@ pub fn parse(text: &str) -> Result<Receipt, MalformedReport> {
             )));
         }
     };
-    let final_recipient = group
-        .get("final-recipient")
-        .map(fields::address_spellings)
-        .unwrap_or_default();
+    let final_recipient = group.address("final-recipient");
     if final_recipient.is_empty() {
         return Err(MalformedReport::new(
             "its disposition-notification part has no Final-Recipient address",
@@ -70,10 +67,7 @@ pub fn parse(text: &str) -> Result<Receipt, MalformedReport> {
             .and_then(|id| message_ids_in(id).into_iter().next()),
         notice: Notice {
             final_recipient,
-            original_recipient: group
-                .get("original-recipient")
-                .map(fields::address_spellings)
-                .unwrap_or_default(),
+            original_recipient: group.address("original-recipient"),
             fate,
             status: String::new(),
             diagnostic,

@@ -65,21 +65,10 @@ impl Source {
         match self {
             Source::Maildir { shown, path } => Box::new(maildir(shown, path).into_iter()),
             Source::Mbox { shown, path } => mbox(shown, path),
-            Source::Eml { shown, path } => {
-                let origin = shown.display().to_string();
-                Box::new(std::iter::once(
-                    std::fs::read(path)
-                        .map(|bytes| RawMessage {
-                            origin: origin.clone(),
-                            bytes,
-                        })
-                        .map_err(|source| ReadWarning {
-                            origin,
-                            action: "cannot read",
-                            source,
-                        }),
-                ))
-            }
+            Source::Eml { shown, path } => Box::new(std::iter::once(read_file(
+                path,
+                shown.display().to_string(),
+            ))),
         }
     }
 }
@@ -96,6 +85,18 @@ fn not_found(shown: &Path, path: &Path, flag: &str, what: &str) -> Error {
         format!("not found{named}; check the path (it is relative to the campaign folder, --dir)")
     };
     Error::input(Location::file(shown), message)
+}
+
+/// One message file.
+fn read_file(path: &Path, origin: String) -> Result<RawMessage, ReadWarning> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(RawMessage { origin, bytes }),
+        Err(source) => Err(ReadWarning {
+            origin,
+            action: "cannot read",
+            source,
+        }),
+    }
 }
 
 /// A Maildir folder's messages: the files of `new/` and `cur/` (never `tmp/`, where messages
@@ -132,18 +133,7 @@ fn maildir(shown: &Path, path: &Path) -> Vec<Result<RawMessage, ReadWarning>> {
         names.sort();
         for name in names {
             let origin = shown.join(sub).join(&name).display().to_string();
-            out.push(
-                std::fs::read(dir.join(&name))
-                    .map(|bytes| RawMessage {
-                        origin: origin.clone(),
-                        bytes,
-                    })
-                    .map_err(|source| ReadWarning {
-                        origin,
-                        action: "cannot read",
-                        source,
-                    }),
-            );
+            out.push(read_file(&dir.join(&name), origin));
         }
     }
     out
