@@ -242,6 +242,7 @@ impl Drop for FreshLog {
     fn drop(&mut self) {
         if self.armed {
             let _ = std::fs::remove_file(crate::delivery_log::journal_path(&self.log));
+            let _ = std::fs::remove_file(crate::delivery_log::lock_path(&self.log));
             let _ = std::fs::remove_file(&self.log);
         }
     }

@@ -2,10 +2,10 @@
 //! disk before its append returns.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::error::{Error, Result};
 
@@ -25,6 +25,14 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// line and every line written before the sync began; threads whose line is already covered
 /// return without a sync of their own. After any write or sync error the file is failed for
 /// good (the kernel may have dropped unsynced data), and every later append is refused.
+///
+/// Carrying. A file may [`carry`](Self::carrying) another: each of its syncs first syncs every
+/// line written to the other so far. The delivery log's journal carries the log, so one wait
+/// per letter (for its intent) also puts the outcomes written before that intent on disk.
+///
+/// The file is opened for writing without append mode (Windows refuses to truncate through an
+/// append handle): `written.len` is where the next line goes, and the file position is kept
+/// there (every write is made under `written`, and a truncation moves the position with it).
 pub(super) struct DurableAppend {
     path: PathBuf,
     /// What the file is, for messages: "delivery log" or "delivery log journal".
@@ -38,6 +46,8 @@ pub(super) struct DurableAppend {
     failure: OnceLock<String>,
     /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
     stop_flushing: AtomicBool,
+    /// A file whose written lines each sync of this one puts on disk first.
+    carried: Option<Arc<DurableAppend>>,
 }
 
 struct Written {
@@ -55,7 +65,7 @@ struct Synced {
 }
 
 impl DurableAppend {
-    /// Wraps a file opened for appending whose current length is `len`.
+    /// Wraps a file opened for writing whose length is `len`, with its position at the end.
     pub(super) fn new(path: &Path, what: &'static str, file: File, len: u64) -> DurableAppend {
         DurableAppend {
             path: path.to_path_buf(),
@@ -70,7 +80,14 @@ impl DurableAppend {
             synced_changed: Condvar::new(),
             failure: OnceLock::new(),
             stop_flushing: AtomicBool::new(false),
+            carried: None,
         }
+    }
+
+    /// Makes every sync of this file sync `other` first (see "Carrying" above).
+    pub(super) fn carrying(mut self, other: Arc<DurableAppend>) -> DurableAppend {
+        self.carried = Some(other);
+        self
     }
 
     fn stopped(&self, reason: &str) -> Error {
@@ -95,6 +112,11 @@ impl DurableAppend {
         }
     }
 
+    /// The file, as given to [`new`](Self::new).
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The file's length: the offset where the next line will start.
     pub(super) fn len(&self) -> u64 {
         lock(&self.written).len
@@ -114,6 +136,7 @@ impl DurableAppend {
         if let Err(error) = (&self.file).write_all(line) {
             // Cut off a partial line so that the file still ends at a line boundary.
             let _ = self.file.set_len(written.len);
+            let _ = (&self.file).seek(SeekFrom::Start(written.len));
             return Err(self.fail(error));
         }
         written.len += line.len() as u64;
@@ -157,6 +180,14 @@ impl DurableAppend {
         self.written_changed.notify_all();
     }
 
+    /// Waits until every line written so far is on disk; fails once the file has failed, even
+    /// with nothing left to sync (a line that failed to be written was not counted).
+    pub(super) fn sync_written(&self) -> Result<()> {
+        self.check()?;
+        let seq = lock(&self.written).seq;
+        self.wait_durable(seq)
+    }
+
     /// Waits until line `seq` is covered by a completed sync, leading one if none is running.
     pub(super) fn wait_durable(&self, seq: u64) -> Result<()> {
         let mut synced = lock(&self.synced);
@@ -176,7 +207,16 @@ impl DurableAppend {
             drop(synced);
             // Read after our own line was counted: the sync covers it and all before it.
             let target = lock(&self.written).seq;
-            let result = self.file.sync_data();
+            // Then the carried file, read after `target`: whatever was written to it before
+            // any line up to `target` is on disk before those lines are.
+            let result = match &self.carried {
+                Some(carried) => carried.sync_written().map_err(|_| {
+                    let reason = carried.failure.get().map_or("", String::as_str);
+                    io::Error::other(format!("the {} failed first: {reason}", carried.what))
+                }),
+                None => Ok(()),
+            }
+            .and_then(|()| self.file.sync_data());
             synced = lock(&self.synced);
             synced.leader = false;
             match result {
@@ -194,7 +234,12 @@ impl DurableAppend {
         let mut written = lock(&self.written);
         self.check()?;
         // sync_all: a change of length is metadata that must reach the disk too.
-        match self.file.set_len(len).and_then(|()| self.file.sync_all()) {
+        let cut = self
+            .file
+            .set_len(len)
+            .and_then(|()| (&self.file).seek(SeekFrom::Start(len)).map(|_| ()))
+            .and_then(|()| self.file.sync_all());
+        match cut {
             Ok(()) => {
                 written.len = len;
                 Ok(())
@@ -218,7 +263,7 @@ mod tests {
     fn flushing_ahead_syncs_what_nobody_waits_for_and_stops_when_told() {
         let dir = tmp();
         let path = dir.path().join("journal");
-        let file = open_for_append(&path, "cannot open the journal").unwrap();
+        let file = open_for_writing(&path, "cannot open the journal").unwrap();
         let journal = Arc::new(DurableAppend::new(&path, "delivery log journal", file, 0));
         let flusher = std::thread::spawn({
             let journal = Arc::clone(&journal);
@@ -291,7 +336,10 @@ mod tests {
             fs::read_to_string(&path).unwrap().lines().count(),
             1 + THREADS * EACH
         );
-        assert_eq!(fs::read(journal_path(&path)).unwrap(), b"");
+        assert!(
+            !journal_path(&path).exists(),
+            "a clean close removes the journal"
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -312,5 +360,160 @@ mod tests {
             assert!(message.ends_with("; stopping so that no letter is sent without a record"));
         }
         assert!(full.check().is_err());
+    }
+
+    /// A log and a journal that carries it, in a fresh folder.
+    fn log_and_journal(dir: &Path) -> (Arc<DurableAppend>, DurableAppend) {
+        let log_path = dir.join("log.csv");
+        let journal_path = dir.join("log.csv.inflight");
+        let log = Arc::new(DurableAppend::new(
+            &log_path,
+            "delivery log",
+            open_for_writing(&log_path, "open").unwrap(),
+            0,
+        ));
+        let journal = DurableAppend::new(
+            &journal_path,
+            "delivery log journal",
+            open_for_writing(&journal_path, "open").unwrap(),
+            0,
+        )
+        .carrying(Arc::clone(&log));
+        (log, journal)
+    }
+
+    #[test]
+    fn a_sync_of_the_journal_puts_what_was_written_to_the_log_before_it_on_disk() {
+        let dir = tmp();
+        let (log, journal) = log_and_journal(dir.path());
+        let outcome = log.write(b"outcome 1\n").unwrap();
+        assert_eq!(lock(&log.synced).seq, 0, "written, not synced");
+        let intent = journal.write(b"intent 2\n").unwrap();
+        journal.wait_durable(intent).unwrap();
+        assert!(
+            lock(&log.synced).seq >= outcome,
+            "the intent's sync carried the outcome"
+        );
+        // Written after the journal's sync began: the next one carries it.
+        let late = log.write(b"outcome 2\n").unwrap();
+        assert!(lock(&log.synced).seq < late);
+        journal.sync_written().unwrap();
+        assert!(
+            lock(&log.synced).seq < late,
+            "nothing new in the journal: no new sync needed"
+        );
+        let intent = journal.write(b"intent 3\n").unwrap();
+        journal.wait_durable(intent).unwrap();
+        assert!(lock(&log.synced).seq >= late);
+    }
+
+    #[test]
+    fn concurrent_writers_find_their_outcome_on_disk_once_their_next_intent_is() {
+        const THREADS: usize = 8;
+        const EACH: usize = 300;
+        let dir = tmp();
+        let (log, journal) = log_and_journal(dir.path());
+        let journal = Arc::new(journal);
+        let flusher = std::thread::spawn({
+            let journal = Arc::clone(&journal);
+            move || journal.flush_ahead()
+        });
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let (log, journal) = (&log, &journal);
+                scope.spawn(move || {
+                    for i in 0..EACH {
+                        let outcome = log.write(format!("outcome {t}/{i}\n").as_bytes()).unwrap();
+                        let intent = journal
+                            .write(format!("intent {t}/{i}\n").as_bytes())
+                            .unwrap();
+                        journal.wait_durable(intent).unwrap();
+                        assert!(lock(&log.synced).seq >= outcome, "thread {t}, letter {i}");
+                    }
+                });
+            }
+        });
+        journal.stop();
+        flusher.join().unwrap();
+        for (path, word) in [
+            (dir.path().join("log.csv"), "outcome"),
+            (dir.path().join("log.csv.inflight"), "intent"),
+        ] {
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), THREADS * EACH);
+            assert!(
+                text.lines().all(|line| line.starts_with(word)),
+                "whole lines, never interleaved"
+            );
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_carried_log_stops_the_journal_so_no_data_goes_out() {
+        let dir = tmp();
+        // Every write to /dev/full fails with "No space left on device".
+        let full = Path::new("/dev/full");
+        let log = Arc::new(DurableAppend::new(
+            full,
+            "delivery log",
+            OpenOptions::new().write(true).open(full).unwrap(),
+            0,
+        ));
+        let journal_path = dir.path().join("log.csv.inflight");
+        let journal = DurableAppend::new(
+            &journal_path,
+            "delivery log journal",
+            open_for_writing(&journal_path, "open").unwrap(),
+            0,
+        )
+        .carrying(Arc::clone(&log));
+        assert!(log.write(b"outcome\n").is_err());
+        let intent = journal.write(b"intent\n").unwrap();
+        let err = journal.wait_durable(intent).unwrap_err();
+        assert!(matches!(err, Error::Stopped(_)), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("the delivery log failed first"),
+            "{message}"
+        );
+        assert!(message.contains("No space left on device"), "{message}");
+        assert!(journal.write(b"another\n").is_err(), "failed for good");
+    }
+
+    /// A real failed `fdatasync`: Linux refuses to sync a pipe (EINVAL), though writing to it
+    /// works, which is what a disk that drops a flush looks like to envoi.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_sync_fails_every_waiter_and_every_later_write() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let file = fs::File::from(std::os::fd::OwnedFd::from(writer));
+        let pipe = Arc::new(DurableAppend::new(
+            Path::new("pipe"),
+            "delivery log journal",
+            file,
+            0,
+        ));
+        let seqs: Vec<u64> = (0..4)
+            .map(|i| pipe.write(format!("line {i}\n").as_bytes()).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for &seq in &seqs {
+                let pipe = &pipe;
+                scope.spawn(move || {
+                    let err = pipe.wait_durable(seq).unwrap_err();
+                    assert!(matches!(err, Error::Stopped(_)), "{err}");
+                    assert!(
+                        err.to_string()
+                            .starts_with("cannot write the delivery log journal pipe: "),
+                        "{err}"
+                    );
+                });
+            }
+        });
+        assert_eq!(lock(&pipe.synced).seq, 0, "nothing counts as synced");
+        assert!(pipe.write(b"later\n").is_err());
+        assert!(pipe.truncate(0).is_err());
+        drop(reader);
     }
 }

@@ -1,10 +1,22 @@
 //! Opening, reading and checking the log's files.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
 
 use crate::error::{Error, Location, Result};
+
+/// Appended to the log's file name to name its lock file.
+const LOCK_SUFFIX: &str = ".lock";
+
+/// The lock file that sits next to a log.
+pub fn lock_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(LOCK_SUFFIX);
+    PathBuf::from(name)
+}
 
 /// Reads a whole file; a missing one reads as empty.
 pub(super) fn read_if_exists(path: &Path, what: &'static str) -> Result<Vec<u8>> {
@@ -44,12 +56,15 @@ pub(super) fn sync_parent(path: &Path) {
     }
 }
 
-/// Opens (creating) an ordinary file for appending; `what` names it in errors.
-pub(super) fn open_for_append(path: &Path, what: &'static str) -> Result<File> {
+/// Opens (creating) an ordinary file for reading and writing; `what` names it in errors. Not
+/// in append mode: Windows refuses to truncate through an append handle, and the writer keeps
+/// track of the end itself.
+pub(super) fn open_for_writing(path: &Path, what: &'static str) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
-        .append(true)
+        .write(true)
         .create(true)
+        .truncate(false)
         .open(path)
         .map_err(|e| Error::io(path, what, e))?;
     let metadata = file.metadata().map_err(|e| Error::io(path, what, e))?;
@@ -57,15 +72,80 @@ pub(super) fn open_for_append(path: &Path, what: &'static str) -> Result<File> {
     Ok(file)
 }
 
-/// Takes the one-writer lock on the log, or says that another run holds it.
-pub(super) fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
-    match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => Err(Error::input(
-            Location::file(path),
-            "is being written by another `envoi send`; wait for it to finish, or give this run another log with --log",
-        )),
-        Err(TryLockError::Error(e)) => Err(Error::io(path, "cannot lock the delivery log", e)),
+/// The one-writer lock on a log, held for as long as a run writes it.
+///
+/// It locks a separate file, `<log>.lock`, as cargo does, not the log itself: on Windows a
+/// lock on the log (`LockFileEx`) would also stop `envoi report`, a spreadsheet or a backup
+/// from reading it while a run goes on. The lock file also says whether the last run ended
+/// cleanly: a run writes a line into it when it starts and empties it when it closes the log
+/// with every outcome on disk. The file itself is never removed, since a run that found it
+/// gone while another still held the old one could lock a new one beside it.
+pub(super) struct RunLock {
+    path: PathBuf,
+    file: File,
+    /// What the lock file held when it was locked: empty unless a run did not end cleanly.
+    found: Vec<u8>,
+}
+
+impl RunLock {
+    /// Takes the lock, or says that another run holds it.
+    pub(super) fn acquire(log: &Path) -> Result<RunLock> {
+        let path = lock_path(log);
+        let file = open_for_writing(&path, "cannot open the delivery log's lock file")?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::input(
+                    Location::file(log),
+                    "is being written by another `envoi send`; wait for it to finish, or give this run another log with --log",
+                ));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io(
+                    &path,
+                    "cannot lock the delivery log's lock file",
+                    e,
+                ));
+            }
+        }
+        let found = read_all(&file, &path, "cannot read the delivery log's lock file")?;
+        Ok(RunLock { path, file, found })
+    }
+
+    /// What the lock file says about the last run that held it, when it did not end cleanly.
+    pub(super) fn unfinished_run(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.found);
+        let text = text.trim();
+        (!self.found.is_empty()).then(|| text.to_owned())
+    }
+
+    /// Says in the lock file that a run is writing the log, durably.
+    pub(super) fn mark_running(&mut self) -> Result<()> {
+        let line = format!(
+            "envoi send started {} (process {})\n",
+            Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            std::process::id()
+        );
+        self.rewrite(line.as_bytes())?;
+        sync_parent(&self.path);
+        Ok(())
+    }
+
+    /// Says in the lock file that the last run ended cleanly, durably.
+    pub(super) fn mark_clean(&mut self) -> Result<()> {
+        self.rewrite(b"")
+    }
+
+    fn rewrite(&mut self, contents: &[u8]) -> Result<()> {
+        let result = self
+            .file
+            .set_len(0)
+            .and_then(|()| self.file.seek(SeekFrom::Start(0)))
+            .and_then(|_| self.file.write_all(contents))
+            .and_then(|()| self.file.sync_all());
+        result
+            .map_err(|e| Error::io(&self.path, "cannot write the delivery log's lock file", e))?;
+        Ok(())
     }
 }
 
@@ -105,6 +185,64 @@ mod tests {
             .unwrap();
         assert_eq!(read(&path).len(), 1);
         drop(first);
+        drop(open(&path));
+    }
+
+    #[test]
+    fn the_lock_is_on_its_own_file_so_the_log_stays_free_to_read_and_lock() {
+        let dir = tmp();
+        let path = dir.path().join("delivery-log.csv");
+        let log = open(&path);
+        log.record(&Entry::now(2, "a@x.example", "A", Status::Sent))
+            .unwrap();
+        // Another handle may lock the log itself: envoi holds only `<log>.lock`.
+        let other = File::open(&path).unwrap();
+        other
+            .try_lock_shared()
+            .expect("the log itself is not locked");
+        other.unlock().unwrap();
+        assert!(lock_path(&path).exists());
+        assert!(
+            DeliveryLog::open(&path).is_err(),
+            "but a second run is refused"
+        );
+        log.close().unwrap();
+        assert_eq!(fs::read(lock_path(&path)).unwrap(), b"", "a clean close");
+    }
+
+    #[test]
+    fn a_run_that_did_not_end_cleanly_without_its_journal_is_refused() {
+        let dir = tmp();
+        let path = dir.path().join("delivery-log.csv");
+        let log = open(&path);
+        log.begin(2, "a@x.example", "A", "<a>").unwrap();
+        // Envoi dies with a letter in flight; then someone deletes the journal.
+        drop(log);
+        let marker = fs::read_to_string(lock_path(&path)).unwrap();
+        assert!(marker.starts_with("envoi send started "), "{marker:?}");
+        fs::remove_file(journal_path(&path)).unwrap();
+        let before = fs::read(&path).unwrap();
+
+        let err = DeliveryLog::open(&path).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_BAD_INPUT);
+        let message = err.to_string();
+        assert!(
+            message.contains("the last run with this log did not end cleanly"),
+            "{message}"
+        );
+        assert!(message.contains(marker.trim()), "{message}");
+        assert!(
+            message.contains(&format!(
+                "its journal {} is gone",
+                journal_path(&path).display()
+            )),
+            "{message}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), before, "nothing written");
+        assert!(!journal_path(&path).exists(), "nothing created");
+
+        // The way on that the message gives: delete the lock file.
+        fs::remove_file(lock_path(&path)).unwrap();
         drop(open(&path));
     }
 

@@ -285,11 +285,17 @@ fn not_an_envoi_log(path: &Path) -> Error {
     )
 }
 
+/// What `send` says after a log line it cannot read.
+const UNREADABLE_STOPS_SEND: &str = "envoi cannot tell whether this recipient was already sent, so it sends nothing; correct the line (or delete it if it names no letter that went out), then run send again";
+
 /// A log's contents, split into the complete entries and what a crash left behind.
 pub(super) struct ParsedLog {
     /// Complete entries, each with the byte offset where its line starts.
     pub(super) entries: Vec<(u64, Entry)>,
     pub(super) warnings: Vec<String>,
+    /// The complete lines that could not be read, worded for `send`: each may be a recipient
+    /// whose letter went out, so a run must not go on without it.
+    pub(super) unreadable: Vec<Problem>,
     /// Whether a header line is present (a file holding nothing, or only a torn header, has none).
     pub(super) has_header: bool,
     /// Length of the part that ends with a line feed.
@@ -301,6 +307,7 @@ pub(super) fn parse_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
     let mut parsed = ParsedLog {
         entries: Vec::new(),
         warnings: Vec::new(),
+        unreadable: Vec::new(),
         has_header: false,
         complete_len: complete.len(),
     };
@@ -324,6 +331,10 @@ pub(super) fn parse_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
                     "{}: {e}; the rest of the file is ignored",
                     path.display()
                 ));
+                parsed.unreadable.push(Problem::new(
+                    Location::file(path),
+                    format!("{e}; {UNREADABLE_STOPS_SEND}"),
+                ));
                 break;
             }
         }
@@ -343,13 +354,20 @@ pub(super) fn parse_log(path: &Path, bytes: &[u8]) -> Result<ParsedLog> {
         }
         match Entry::from_record(&record) {
             Ok(entry) => parsed.entries.push((offset, entry)),
-            Err(why) => parsed.warnings.push(
-                Problem::new(
-                    Location::file(path).line(line),
-                    format!("{why}; this line is ignored, so correct it or delete it"),
-                )
-                .to_string(),
-            ),
+            Err(why) => {
+                let location = Location::file(path).line(line);
+                parsed.warnings.push(
+                    Problem::new(
+                        location.clone(),
+                        format!("{why}; this line is ignored, so correct it or delete it"),
+                    )
+                    .to_string(),
+                );
+                parsed.unreadable.push(Problem::new(
+                    location,
+                    format!("{why}; {UNREADABLE_STOPS_SEND}"),
+                ));
+            }
         }
     }
 

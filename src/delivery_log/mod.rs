@@ -5,20 +5,26 @@
 //!
 //! * **One physical line per entry.** Every field is made single-line before it is written, so
 //!   a line that does not end in `\n` is exactly a write that a crash cut short. Readers ignore
-//!   it; [`DeliveryLog::open`] removes it.
-//! * **On disk before acknowledged.** [`DeliveryLog::record`] and [`DeliveryLog::begin`] return
-//!   only once their line has been through `fdatasync`; concurrent callers share one sync
-//!   (group commit, see `DurableAppend`).
-//! * **Intent journal.** Before a message's data goes to the relay, [`DeliveryLog::begin`]
-//!   appends `offset,row,email,organisation,message_id` to `<log>.inflight`, where `offset` is
-//!   the log's length at that moment. `begin` comes in two halves so that the sync need not
-//!   hold up the relay: [`DeliveryLog::announce`] writes the intent when the message's SMTP
-//!   transaction starts, a background thread syncs it while MAIL, RCPT and DATA travel, and
-//!   [`DeliveryLog::confirm`] returns once it is on disk, before the message's data goes out. If envoi dies after the relay took the letter but before
-//!   its `sent` row reached the log, the intent has no outcome after its offset, and the next
-//!   [`DeliveryLog::open`] records it `unknown`, which `send` does not send again unless told to.
-//! * **One writer.** A [`DeliveryLog`] holds an exclusive lock on the log file for its lifetime,
-//!   so two `envoi send` runs cannot interleave their rows.
+//!   it; [`DeliveryLog::open`] removes it. A complete line that cannot be read stops `send`
+//!   (that recipient may have been sent); `report` shows it as a warning.
+//! * **Intent journal.** Before a message's data goes to the relay, its intent
+//!   (`offset,row,email,organisation,message_id`, where `offset` is the log's length at that
+//!   moment) is on disk in `<log>.inflight`. [`DeliveryLog::announce`] writes it when the
+//!   message's SMTP transaction starts, a background thread syncs it while MAIL, RCPT and DATA
+//!   travel, and [`DeliveryLog::confirm`] returns once it is on disk, before the data goes out.
+//!   If envoi dies after the relay took the letter but before its `sent` row reached the disk,
+//!   the intent has no outcome after its offset, and the next [`DeliveryLog::open`] records it
+//!   `unknown`, which `send` does not send again unless told to.
+//! * **One sync per letter.** [`DeliveryLog::record`] writes an outcome without waiting; every
+//!   sync of the journal first syncs the log (`durable::DurableAppend` "carrying"), so the
+//!   next intent's sync puts the outcomes written before it on disk, before that next letter's
+//!   data goes out. Concurrent connections share syncs (group commit). A crash loses at most
+//!   the outcomes of the letters in flight, which the journal turns into `unknown`.
+//! * **One writer.** A [`DeliveryLog`] holds a lock on `<log>.lock` for its lifetime, so two
+//!   `envoi send` runs cannot interleave their rows, while the log itself stays readable. The
+//!   lock file holds a line while a run writes and is emptied when the run closes the log
+//!   cleanly; a log whose last run did not end cleanly and whose journal is gone is refused.
+//!   A clean close removes the (then empty) journal.
 
 mod durable;
 mod files;
@@ -35,27 +41,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::error::{Location, Problem, Result};
+use crate::error::{Error, Location, Problem, Result};
 use durable::{DurableAppend, lock};
-use files::{lock_exclusive, open_for_append, read_all, sync_parent};
+use files::{RunLock, open_for_writing, read_all, sync_parent};
 use format::{email_key, header_line, next_line_number, parse_log};
 use journal::{Intent, parse_journal, unknown_detail, unresolved};
 
+pub use files::lock_path;
 pub use format::{COLUMNS, Entry, ParseStatusError, Status};
 pub use history::History;
 pub use journal::journal_path;
 
 /// The log writer. Several SMTP workers append through `&self` (it is `Send + Sync`); it
-/// holds an exclusive lock on the log file until dropped.
+/// holds the log's lock (see [`lock_path`]) until dropped.
 pub struct DeliveryLog {
     path: PathBuf,
-    log: DurableAppend,
+    log: Arc<DurableAppend>,
     journal: Arc<DurableAppend>,
     /// The thread that syncs announced intents ahead of their [`confirm`](Self::confirm).
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Recipients (lower-cased address) whose handover began and whose outcome is not recorded.
     pending: Mutex<HashSet<String>>,
     repairs: Vec<String>,
+    run_lock: Mutex<RunLock>,
     closed: AtomicBool,
 }
 
@@ -76,19 +84,44 @@ impl fmt::Debug for DeliveryLog {
 }
 
 impl DeliveryLog {
-    /// Opens a log for appending, creating it with its header if it is missing or empty.
+    /// Opens a log for writing, creating it with its header if it is missing or empty; the
+    /// same as [`open_with_history`](Self::open_with_history) without the history.
+    pub fn open(path: &Path) -> Result<(DeliveryLog, Vec<Entry>)> {
+        let (log, _, appended) = DeliveryLog::open_with_history(path)?;
+        Ok((log, appended))
+    }
+
+    /// Opens a log for writing, creating it with its header if it is missing or empty, and
+    /// reads it once: returns the writer, what the log says (with the entries reconciliation
+    /// added), and the entries reconciliation appended.
     ///
     /// Repairs a torn tail (bytes after the last line feed, left by a crash mid-write) by
     /// removing them, then reconciles the intent journal: every letter whose handover began with
-    /// no outcome logged after it is recorded `unknown`. Returns the writer and the entries it
-    /// appended while reconciling. Fails if another run holds the log, or if the file is not a
-    /// delivery log.
-    pub fn open(path: &Path) -> Result<(DeliveryLog, Vec<Entry>)> {
-        let file = open_for_append(path, "cannot open the delivery log for writing")?;
-        lock_exclusive(&file, path)?;
+    /// no outcome logged after it is recorded `unknown`. Fails, writing nothing, if another run
+    /// holds the log, if the file is not a delivery log, if a complete line of it cannot be read
+    /// (that recipient may have been sent), or if the last run did not end cleanly and its
+    /// journal is gone (its letters in flight cannot be known).
+    pub fn open_with_history(path: &Path) -> Result<(DeliveryLog, History, Vec<Entry>)> {
+        let file = open_for_writing(path, "cannot open the delivery log for writing")?;
+        let mut run_lock = RunLock::acquire(path)?;
         let bytes = read_all(&file, path, "cannot read the delivery log")?;
         let parsed = parse_log(path, &bytes)?;
-        let log = DurableAppend::new(path, "delivery log", file, bytes.len() as u64);
+        if !parsed.unreadable.is_empty() {
+            return Err(Error::Problems(parsed.unreadable));
+        }
+        let journal_path = journal_path(path);
+        let journal_exists = journal_path.try_exists().unwrap_or(true);
+        if let Some(last_run) = run_lock.unfinished_run()
+            && !journal_exists
+        {
+            return Err(missing_journal(path, &journal_path, &last_run));
+        }
+        let log = Arc::new(DurableAppend::new(
+            path,
+            "delivery log",
+            file,
+            bytes.len() as u64,
+        ));
 
         let mut repairs = Vec::new();
         if parsed.complete_len < bytes.len() {
@@ -109,8 +142,7 @@ impl DeliveryLog {
             sync_parent(path);
         }
 
-        let journal_path = journal_path(path);
-        let journal_file = open_for_append(
+        let journal_file = open_for_writing(
             &journal_path,
             "cannot open the delivery log journal for writing",
         )?;
@@ -121,12 +153,15 @@ impl DeliveryLog {
         )?;
         let (intents, problems) = parse_journal(&journal_path, &journal_bytes);
         repairs.extend(problems);
+        // Each sync of the journal first syncs the log: an outcome written before an intent is
+        // on disk when that intent is (see `DeliveryLog::record`).
         let journal = DurableAppend::new(
             &journal_path,
             "delivery log journal",
             journal_file,
             journal_bytes.len() as u64,
-        );
+        )
+        .carrying(Arc::clone(&log));
 
         let appended: Vec<Entry> = unresolved(&intents, &parsed.entries)
             .into_iter()
@@ -152,6 +187,16 @@ impl DeliveryLog {
         } else {
             journal.truncate(0)?;
         }
+        // The journal exists (durably) before the lock file says a run is under way.
+        run_lock.mark_running()?;
+
+        let mut history = History::default();
+        for entry in parsed.entries.into_iter().map(|(_, entry)| entry) {
+            history.push(entry);
+        }
+        for entry in &appended {
+            history.push(entry.clone());
+        }
 
         let journal = Arc::new(journal);
         // Without the thread (the system refused one) every confirm syncs for itself: slower,
@@ -170,9 +215,10 @@ impl DeliveryLog {
             flusher: Mutex::new(flusher),
             pending: Mutex::new(HashSet::new()),
             repairs,
+            run_lock: Mutex::new(run_lock),
             closed: AtomicBool::new(false),
         };
-        Ok((delivery_log, appended))
+        Ok((delivery_log, history, appended))
     }
 
     /// Records that a message is about to be handed to the relay; on disk before it returns.
@@ -215,15 +261,21 @@ impl DeliveryLog {
         Ok(Announced { seq })
     }
 
-    /// The second half of [`begin`](Self::begin): returns once the announced intent is on disk
-    /// (at once, when the background sync already covered it).
+    /// The second half of [`begin`](Self::begin): returns once the announced intent is on disk,
+    /// and with it every outcome [`record`](Self::record)ed before the intent was announced (at
+    /// once, when the background sync already covered them).
     pub fn confirm(&self, announced: Announced) -> Result<()> {
         self.journal.wait_durable(announced.seq)
     }
 
-    /// Appends an outcome; on disk before it returns.
+    /// Appends an outcome. It is written at once and reaches the disk with the next intent's
+    /// sync (the journal's syncs carry the log) or at [`close`](Self::close), whichever comes
+    /// first: one sync per letter instead of two. So the outcome of a letter is on disk before
+    /// the next letter announced after it, on any connection, sends its data; a crash loses at
+    /// most the outcomes of the letters whose data went out after the last sync, and their
+    /// intents make the next [`open`](Self::open) record them `unknown`.
     pub fn record(&self, entry: &Entry) -> Result<()> {
-        self.log.append(&entry.to_line())?;
+        self.log.write(&entry.to_line())?;
         lock(&self.pending).remove(&email_key(&entry.email));
         Ok(())
     }
@@ -239,8 +291,9 @@ impl DeliveryLog {
         &self.repairs
     }
 
-    /// Closes the log: empties the intent journal when every letter begun has its outcome, and
-    /// releases the lock. Dropping does the same, ignoring errors.
+    /// Closes the log: puts every outcome on disk; when every letter begun has its outcome,
+    /// says so in the lock file and removes the intent journal; releases the lock. Dropping
+    /// does the same, ignoring errors.
     pub fn close(self) -> Result<()> {
         self.finish()
     }
@@ -253,11 +306,24 @@ impl DeliveryLog {
         if let Some(flusher) = lock(&self.flusher).take() {
             let _ = flusher.join();
         }
-        // With an outcome missing (or not surely on disk), the journal stays for the next open.
-        if self.log.check().is_err() || !lock(&self.pending).is_empty() {
-            return Ok(());
+        let synced = self.log.sync_written();
+        // With an outcome missing (or not surely on disk), the journal and the lock file's
+        // line stay for the next open.
+        if synced.is_err() || !lock(&self.pending).is_empty() {
+            return synced;
         }
-        self.journal.truncate(0)
+        // In this order: a crash between the two leaves a clean lock file and a journal whose
+        // intents all have their outcomes, which the next open reads as nothing to do.
+        lock(&self.run_lock).mark_clean()?;
+        match std::fs::remove_file(self.journal.path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(
+                self.journal.path(),
+                "cannot remove the delivery log journal",
+                e,
+            )),
+        }
     }
 }
 
@@ -265,6 +331,20 @@ impl Drop for DeliveryLog {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// The last run did not close the log, and the journal that names its letters in flight is gone.
+fn missing_journal(log: &Path, journal: &Path, last_run: &str) -> Error {
+    let lock = lock_path(log);
+    Error::input(
+        Location::file(log),
+        format!(
+            "the last run with this log did not end cleanly (its lock file {} says \"{last_run}\"), and its journal {} is gone, so envoi cannot tell which letters it was handing to the relay: sending now could send them twice. Put the journal back if you have it; otherwise check with the relay which letters of that run arrived, then delete {} to send the rest",
+            lock.display(),
+            journal.display(),
+            lock.display()
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -102,8 +102,10 @@ fn a_send_killed_twenty_times_loses_and_repeats_nothing() {
 
 /// Makes a folder unwritable for as long as it lives. Root ignores permissions, so as root the
 /// folder is made immutable (`chattr +i`) instead.
+#[cfg(unix)]
 struct ReadOnly(PathBuf);
 
+#[cfg(unix)]
 impl ReadOnly {
     fn new(dir: &Path) -> Option<ReadOnly> {
         let root = Command::new("id")
@@ -127,6 +129,7 @@ impl ReadOnly {
     }
 }
 
+#[cfg(unix)]
 impl Drop for ReadOnly {
     fn drop(&mut self) {
         let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
@@ -141,6 +144,7 @@ fn run(campaign: &TestCampaign, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+#[cfg(unix)]
 #[test]
 fn a_read_only_campaign_folder_is_refused_before_anything_is_sent() {
     let server = SmtpServer::start(ServerConfig::default());

@@ -6,6 +6,7 @@ mod encodings;
 mod init;
 mod letters;
 mod limits;
+mod outcome_window;
 mod preview;
 mod properties;
 mod relay_behaviour;

@@ -163,6 +163,8 @@ fn slow_server() -> SmtpServer {
     ))
 }
 
+/// Ctrl-C, as `kill -INT` sends it (Unix only).
+#[cfg(unix)]
 fn interrupt(child: &Child) {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -245,6 +247,7 @@ fn unknown_received(campaign: &TestCampaign, server: &SmtpServer) -> usize {
         .sum()
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_finishes_the_letters_in_flight_and_loses_nothing() {
     let list = recipients(120);
@@ -278,6 +281,7 @@ fn ctrl_c_finishes_the_letters_in_flight_and_loses_nothing() {
     assert_eq!(campaign.count_last("unknown"), 0);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
     let list = recipients(120);
@@ -324,24 +328,37 @@ fn a_second_ctrl_c_quits_at_once_and_still_sends_nothing_twice() {
 }
 
 #[test]
-fn a_torn_or_damaged_log_line_is_reported_not_silently_dropped() {
+fn a_torn_log_line_is_removed_and_a_damaged_one_stops_the_run() {
     let list = recipients(3);
     let all = emails(&list);
     let server = plain_server(Faults::none());
     let campaign = RelayConfig::plain(&server).campaign(&list);
     campaign.send(&["--row", "2"]).expect_code(0);
+    let clean = campaign.read("delivery-log.csv");
 
-    // A crash cut the last line short, after a line someone edited by hand.
-    let mut log = campaign.read("delivery-log.csv");
+    // A line someone edited by hand: that recipient may have been sent, so nothing is.
+    let mut log = clean.clone();
     log.push_str("yesterday,3,person1@org1.example,Organisation 1,deliverd,,,,1\n");
+    campaign.file("delivery-log.csv", &log);
+    campaign
+        .send(&[])
+        .expect_code(2)
+        .expect_stderr("delivery-log.csv, line 3: \"deliverd\" is not a delivery status")
+        .expect_stderr(
+            "envoi cannot tell whether this recipient was already sent, so it sends nothing",
+        );
+    assert_eq!(server.received_count(), 1);
+    assert_eq!(campaign.read("delivery-log.csv"), log, "left as it was");
+
+    // A crash cut the last line short: that is repaired, and the run goes on.
+    let mut log = clean;
     log.push_str("2024-01-19T10:00:00Z,4,person2@org2.example,Organisation 2,se");
     campaign.file("delivery-log.csv", &log);
-
-    let run = campaign.send(&[]);
-    run.expect_code(0)
+    campaign
+        .send(&[])
+        .expect_code(0)
         .expect_stderr("removed an incomplete last line left by an interrupted run")
-        .expect_stderr("line 3")
-        .expect_stderr("this line is ignored, so correct it or delete it");
+        .expect_stderr("line 3");
     assert_eq!(server.received_count(), 3);
     assert_eq!(deliveries_to(&server, &all[0]), 1);
     assert_sent_means_received_once(&campaign, &server);
@@ -349,6 +366,50 @@ fn a_torn_or_damaged_log_line_is_reported_not_silently_dropped() {
     assert!(!text.contains(",se\n") && !text.ends_with(",se"), "{text}");
 }
 
+#[test]
+fn a_crashed_run_whose_journal_is_gone_stops_the_next_send() {
+    let list = recipients(60);
+    let all = emails(&list);
+    let server = slow_server();
+    let campaign = RelayConfig::plain(&server).concurrency(2).campaign(&list);
+    let mut child = spawn_send(&campaign, Stdio::null());
+    wait_until_received(&server, &mut child, 3);
+    child.kill().expect("kill envoi");
+    child.wait().expect("envoi ends");
+    std::fs::remove_file(campaign.path().join("delivery-log.csv.inflight"))
+        .expect("a crashed run leaves its journal");
+
+    let log = campaign.read("delivery-log.csv");
+    // The relay finishes taking what was in flight when envoi died (its 20 ms per letter).
+    let mut received = server.received_count();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = server.received_count();
+        if now == received {
+            break;
+        }
+        received = now;
+    }
+    campaign
+        .send(&[])
+        .expect_code(2)
+        .expect_stderr("delivery-log.csv: the last run with this log did not end cleanly")
+        .expect_stderr("delivery-log.csv.inflight is gone")
+        .expect_stderr("then delete");
+    assert_eq!(server.received_count(), received, "nothing was sent");
+    assert_eq!(
+        campaign.read("delivery-log.csv"),
+        log,
+        "nothing was written"
+    );
+
+    // Having checked with the relay, the user deletes the lock file to go on.
+    std::fs::remove_file(campaign.path().join("delivery-log.csv.lock")).expect("lock file");
+    campaign.send(&[]).expect_code(0);
+    assert_eq!(campaign.last_rows().len(), all.len());
+}
+
+#[cfg(unix)]
 #[test]
 fn ctrl_c_while_waiting_for_the_rate_limit_stops_promptly() {
     let list = recipients(3);

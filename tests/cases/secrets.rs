@@ -63,7 +63,8 @@ fn a_successful_run_shows_the_password_nowhere() {
         let run = run_with_password(&campaign, &["send", "--yes"]);
         run.expect_code(0);
         assert_eq!(server.received_count(), 3);
-        assert!(campaign.path().join("delivery-log.csv.inflight").exists());
+        // A clean run leaves no journal behind (nor, then, a password in one).
+        assert!(!campaign.path().join("delivery-log.csv.inflight").exists());
         assert_nowhere(&run, &campaign);
         let report = campaign.run(&["report"]);
         assert_nowhere(&report, &campaign);
