@@ -92,7 +92,21 @@ impl RunLock {
     pub(super) fn acquire(log: &Path) -> Result<RunLock> {
         let path = lock_path(log);
         let file = open_for_writing(&path, "cannot open the delivery log's lock file")?;
-        match file.try_lock() {
+        // A lock is let go of only when every copy of its descriptor is closed, and a process
+        // that starts another (a test harness, a password command) holds copies for the moment
+        // between fork and exec: a lock released an instant ago may still look held. So a
+        // held lock is asked again for a short while before this run gives up.
+        let mut attempts = 0;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::input(
