@@ -39,7 +39,11 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         .map_err(|p| problems.extend(p))
         .ok();
     let policy = campaign.send_policy().map_err(|p| problems.extend(p)).ok();
-    let (Some(smtp), Some(policy)) = (smtp, policy) else {
+    let tracking = campaign
+        .tracking_settings()
+        .map_err(|p| problems.extend(p))
+        .ok();
+    let (Some(smtp), Some(policy), Some(tracking)) = (smtp, policy, tracking) else {
         return Err(Error::Problems(problems));
     };
     let secret = smtp.password.read().map_err(|e| {
@@ -48,12 +52,14 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             e,
         )
     })?;
-    let relay = Relay::new(&smtp, secret).map_err(|e| {
-        Error::input(
-            Location::file(config_display).setting("smtp", ""),
-            e.to_string(),
-        )
-    })?;
+    let relay = Relay::new(&smtp, secret)
+        .map_err(|e| {
+            Error::input(
+                Location::file(config_display).setting("smtp", ""),
+                e.to_string(),
+            )
+        })?
+        .with_tracking(tracking);
     // [mailbox] sent_folder: a copy of every accepted letter (see commands::file_sent).
     let sent_folder = match args.dry_run || test_to.is_some() {
         true => None,

@@ -15,6 +15,7 @@
 //! limit lowers the concurrency instead of failing letters).
 
 pub mod capabilities;
+pub mod dsn;
 mod pool;
 pub mod rate;
 pub mod relay;
@@ -107,6 +108,8 @@ struct Shared<'a> {
     streaks: Streaks,
     /// Letters a retiring worker took but did not attempt; the others send them first.
     returned: Mutex<Vec<Composed>>,
+    /// Set once the run has said that the relay offers no DSN.
+    no_dsn_said: AtomicBool,
 }
 
 impl Delivery<'_> {
@@ -121,6 +124,7 @@ impl Delivery<'_> {
             pool: Pool::default(),
             streaks: Streaks::default(),
             returned: Mutex::new(Vec::new()),
+            no_dsn_said: AtomicBool::new(false),
         };
         match self.relay {
             None => {
@@ -261,6 +265,15 @@ impl Shared<'_> {
             Ok(s) => {
                 self.pool.connected(ticket);
                 slot.opened();
+                if relay.tracking().dsn
+                    && !s.capabilities().dsn
+                    && !self.no_dsn_said.swap(true, Ordering::SeqCst)
+                {
+                    self.delivery.observer.warn(&format!(
+                        "the relay {} does not offer DSN (RFC 3461), so no delivery reports are asked for; bounces still come back as plain messages, which envoi track matches by their returned headers",
+                        relay.describe()
+                    ));
+                }
                 Ok(s)
             }
             Err(failure) => {

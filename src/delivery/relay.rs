@@ -1,10 +1,13 @@
 //! How to reach the relay: connect, secure, read its capabilities, log in.
 
+use std::sync::Arc;
+
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::{ClientId, Extension};
 
+use crate::config::tracking::TrackingSettings;
 use crate::config::{AuthMechanism, Security, SmtpSettings};
 use crate::delivery::capabilities::Capabilities;
 use crate::delivery::reply::{Attempt, describe_error, reply_of};
@@ -50,6 +53,8 @@ pub struct Relay {
     credentials: Option<Credentials>,
     mechanisms: Vec<Mechanism>,
     hello: ClientId,
+    /// The return path and the reports to ask for (see `delivery::dsn`).
+    tracking: Arc<TrackingSettings>,
 }
 
 impl Relay {
@@ -84,7 +89,18 @@ impl Relay {
             credentials,
             mechanisms,
             hello,
+            tracking: Arc::new(TrackingSettings::default()),
         })
+    }
+
+    /// Sets `[tracking]`: the return path and the delivery reports to ask for.
+    pub fn with_tracking(mut self, tracking: TrackingSettings) -> Relay {
+        self.tracking = Arc::new(tracking);
+        self
+    }
+
+    pub fn tracking(&self) -> &TrackingSettings {
+        &self.tracking
     }
 
     /// `host:port (security)`, for messages.
@@ -156,7 +172,11 @@ impl Relay {
         if let Some(credentials) = &self.credentials {
             self.log_in(&mut conn, &capabilities, credentials)?;
         }
-        Ok(Session { conn, capabilities })
+        Ok(Session {
+            conn,
+            capabilities,
+            tracking: Arc::clone(&self.tracking),
+        })
     }
 
     fn log_in(

@@ -4,6 +4,7 @@
 //! tell "lost before the data was handed over" (safe to retry) from "lost after" (delivery
 //! unknown), so this drives lettre's low-level [`SmtpConnection`] step by step.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::Address;
@@ -12,7 +13,9 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 
 use crate::compose::Composed;
+use crate::config::tracking::TrackingSettings;
 use crate::delivery::capabilities::Capabilities;
+use crate::delivery::dsn;
 use crate::delivery::reply::{Attempt, Meaning, Phase, Reply, describe_error, reply_of};
 use crate::error::Error;
 
@@ -20,6 +23,8 @@ use crate::error::Error;
 pub struct Session {
     pub(crate) conn: SmtpConnection,
     pub(crate) capabilities: Capabilities,
+    /// The return path and the reports to ask for (see `delivery::dsn`).
+    pub(crate) tracking: Arc<TrackingSettings>,
 }
 
 /// A later transaction of a letter whose recipients did not fit in one (see [`Session::send`]).
@@ -121,10 +126,12 @@ impl Session {
         if !message.bytes.is_ascii() {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        if let Err(e) = self
-            .conn
-            .command(Mail::new(Some(message.from.email.clone()), params))
-        {
+        let dsn = dsn::asks(&self.tracking, self.capabilities.dsn);
+        if dsn {
+            params.extend(dsn::mail_parameters(message));
+        }
+        let sender = dsn::envelope_sender(&self.tracking, message);
+        if let Err(e) = self.conn.command(Mail::new(Some(sender), params)) {
             return Err(self.failed_before_data(&e, Phase::Mail, "the sender"));
         }
 
@@ -134,7 +141,11 @@ impl Session {
             accepted: 0,
         };
         for (i, address) in recipients.iter().enumerate() {
-            let Err(e) = self.conn.command(Rcpt::new(address.clone(), vec![])) else {
+            let rcpt_params = match dsn {
+                true => dsn::rcpt_parameters(&self.tracking, address),
+                false => Vec::new(),
+            };
+            let Err(e) = self.conn.command(Rcpt::new(address.clone(), rcpt_params)) else {
                 outcome.accepted += 1;
                 continue;
             };

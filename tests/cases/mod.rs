@@ -21,3 +21,4 @@ mod smtp_server;
 mod soak;
 mod tls_trust;
 mod track;
+mod tracking_requests;

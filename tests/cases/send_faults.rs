@@ -18,8 +18,9 @@ fn reply(code: u16, text: &str) -> Fault {
 /// The connections on which the server was sent `RCPT TO:<email>`, in order.
 fn rcpt_connections(server: &SmtpServer, email: &str) -> Vec<u64> {
     let line = format!("RCPT TO:<{email}>");
+    // The command may carry DSN parameters after the address.
     (1..=server.connections_opened())
-        .filter(|&c| server.transcript(c).contains(&line))
+        .filter(|&c| server.transcript(c).iter().any(|l| l.starts_with(&line)))
         .collect()
 }
 

@@ -77,6 +77,8 @@ pub struct ServerConfig {
     /// The AUTH mechanisms advertised, when not the ones the server implements; a relay that
     /// offers only, say, `CRAM-MD5 NTLM` (it then refuses every AUTH with 504).
     pub advertised_auth: Option<&'static str>,
+    /// Whether EHLO offers DSN (RFC 3461), as Postfix does.
+    pub dsn: bool,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +93,7 @@ impl Default for ServerConfig {
             connection_limit: None,
             recipient_limit: None,
             advertised_auth: None,
+            dsn: true,
         }
     }
 }
@@ -133,6 +136,11 @@ impl ServerConfig {
             recipient_limit,
             ..self
         }
+    }
+
+    /// Offering DSN in EHLO, or not.
+    pub fn with_dsn(self, dsn: bool) -> Self {
+        ServerConfig { dsn, ..self }
     }
 }
 
@@ -321,6 +329,10 @@ fn unit_interval(bits: u64) -> f64 {
 pub struct Received {
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
+    /// What followed `MAIL FROM:<..>` (`RET=HDRS ENVID=..`), as sent.
+    pub mail_params: String,
+    /// What followed each `RCPT TO:<..>` (`NOTIFY=.. ORCPT=..`), in `rcpt_to`'s order.
+    pub rcpt_params: Vec<String>,
     /// The message as transmitted, dot-unstuffed. Per RFC 5321 the CRLF before the final
     /// `.` belongs to the data, so lettre (which always sends `CRLF . CRLF` after the
     /// message) delivers the message bytes plus one CRLF.
@@ -549,7 +561,7 @@ impl Shared {
     }
 
     /// Keeps a message and returns its queue id.
-    fn record(&self, connection: u64, from: &str, rcpt: &[String], data: &[u8]) -> String {
+    fn record(&self, connection: u64, transaction: &Transaction, data: &[u8]) -> String {
         static QUEUE_IDS: AtomicU64 = AtomicU64::new(1);
         // splitmix64 is a bijection, so distinct counters give distinct, random-looking ids.
         let queue_id = format!(
@@ -557,8 +569,10 @@ impl Shared {
             splitmix64(QUEUE_IDS.fetch_add(1, Ordering::SeqCst))
         );
         lock(&self.received).push(Received {
-            mail_from: from.to_owned(),
-            rcpt_to: rcpt.to_vec(),
+            mail_from: transaction.from.clone(),
+            rcpt_to: transaction.rcpt.clone(),
+            mail_params: transaction.mail_params.clone(),
+            rcpt_params: transaction.rcpt_params.clone(),
             data: data.to_vec(),
             queue_id: queue_id.clone(),
             at: Instant::now(),
@@ -628,10 +642,12 @@ enum Flow {
 }
 
 /// The envelope of the mail transaction in progress.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Transaction {
     from: String,
     rcpt: Vec<String>,
+    mail_params: String,
+    rcpt_params: Vec<String>,
 }
 
 /// One client connection, from greeting to close.
@@ -771,6 +787,9 @@ impl Session {
             let offered = self.shared.config.advertised_auth;
             lines.push(format!("AUTH {}", offered.unwrap_or("PLAIN LOGIN XOAUTH2")));
         }
+        if self.shared.config.dsn {
+            lines.push("DSN".into());
+        }
         self.reply_lines(250, &lines)
     }
 
@@ -901,7 +920,7 @@ impl Session {
         if self.transaction.is_some() {
             return self.reply(503, "5.5.1 Error: nested MAIL command");
         }
-        let Some(from) = parse_path(arg, "FROM:") else {
+        let Some((from, mail_params)) = path_and_params(arg, "FROM:") else {
             return self.reply(501, "5.5.4 Syntax: MAIL FROM:<address>");
         };
         self.message = self.shared.counters.messages.fetch_add(1, Ordering::SeqCst) + 1;
@@ -911,6 +930,8 @@ impl Session {
         self.transaction = Some(Transaction {
             from,
             rcpt: Vec::new(),
+            mail_params,
+            rcpt_params: Vec::new(),
         });
         self.reply(250, "2.1.0 Ok")
     }
@@ -919,7 +940,7 @@ impl Session {
         if self.transaction.is_none() {
             return self.reply(503, "5.5.1 Error: need MAIL command");
         }
-        let Some(to) = parse_path(arg, "TO:") else {
+        let Some((to, params)) = path_and_params(arg, "TO:") else {
             return self.reply(501, "5.5.4 Syntax: RCPT TO:<address>");
         };
         // The limit first, as Postfix counts before it looks at the address.
@@ -933,6 +954,7 @@ impl Session {
         }
         if let Some(transaction) = &mut self.transaction {
             transaction.rcpt.push(to);
+            transaction.rcpt_params.push(params);
         }
         self.reply(250, "2.1.5 Ok")
     }
@@ -950,19 +972,24 @@ impl Session {
         }
         self.reply(354, "End data with <CR><LF>.<CR><LF>")?;
         let data = self.read_data()?;
-        let Transaction { from, rcpt } = self.transaction.take().unwrap_or_default();
+        // Kept in `self.transaction` while the fault plan is asked: `DropAfterAccept` records it.
+        let transaction = self.transaction.clone().unwrap_or_default();
+        let (from, rcpt) = (&transaction.from, &transaction.rcpt);
         let Some(data) = data else {
+            self.transaction = None;
             return self.reply(552, "5.3.4 Message size exceeds fixed maximum message size");
         };
         let end = Phase::DataEnd {
-            from: &from,
-            rcpt: &rcpt,
+            from,
+            rcpt,
             data: &data,
         };
-        if let Some(flow) = self.inject(end)? {
+        let injected = self.inject(end);
+        self.transaction = None;
+        if let Some(flow) = injected? {
             return Ok(flow);
         }
-        let queue_id = self.shared.record(self.id, &from, &rcpt, &data);
+        let queue_id = self.shared.record(self.id, &transaction, &data);
         self.reply(250, &format!("2.0.0 Ok: queued as {queue_id}"))
     }
 
@@ -1001,8 +1028,9 @@ impl Session {
             Fault::Delay(duration) => Ok((!self.shared.pause(duration)).then_some(Flow::Close)),
             Fault::Drop => Ok(Some(Flow::Close)),
             Fault::DropAfterAccept => {
-                if let Phase::DataEnd { from, rcpt, data } = phase {
-                    self.shared.record(self.id, from, rcpt, data);
+                if let (Phase::DataEnd { data, .. }, Some(transaction)) = (phase, &self.transaction)
+                {
+                    self.shared.record(self.id, transaction, data);
                 }
                 Ok(Some(Flow::Close))
             }
@@ -1112,11 +1140,12 @@ fn parse_xoauth2(answer: &[u8]) -> (String, String) {
 
 /// The address in `FROM:<address> PARAMS` (or `TO:`); parameters such as `SIZE=` or
 /// `BODY=8BITMIME` are accepted and ignored.
-fn parse_path(arg: &str, keyword: &str) -> Option<String> {
+/// `FROM:<address> PARAMS` → the address and the parameters (trimmed).
+fn path_and_params(arg: &str, keyword: &str) -> Option<(String, String)> {
     let (head, rest) = arg.split_at_checked(keyword.len())?;
     if !head.eq_ignore_ascii_case(keyword) {
         return None;
     }
-    let (address, _params) = rest.trim_start().strip_prefix('<')?.split_once('>')?;
-    Some(address.to_owned())
+    let (address, params) = rest.trim_start().strip_prefix('<')?.split_once('>')?;
+    Some((address.to_owned(), params.trim().to_owned()))
 }
