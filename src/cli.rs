@@ -84,7 +84,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Send the letters over SMTP, recording each outcome in the delivery log
     Send(SendArgs),
-    /// Summarise a delivery log: counts by status, and every letter that did not end "sent"
+    /// Summarise a delivery log: counts by status, every letter not sent, bounced or delayed
+    /// with its reason, and (once tracked) those not yet confirmed delivered
     Report(ReportArgs),
     /// Read delivery reports, bounces and read receipts, and record in the delivery log what
     /// became of each letter (reads mail; never deletes, moves or flags it)
@@ -165,6 +166,10 @@ pub struct ReportArgs {
     /// The delivery log, relative to --dir
     #[arg(long, value_name = "FILE", default_value = DEFAULT_LOG)]
     pub log: PathBuf,
+    /// Also write the last status of every recipient to FILE as CSV (UTF-8 with BOM, for
+    /// Excel), relative to --dir; replaces FILE
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

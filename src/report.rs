@@ -1,5 +1,10 @@
-//! Summaries of a delivery log: counts by status, and every letter that did not end `sent`.
+//! Summaries of a delivery log: counts by status; every letter that was not sent, bounced or
+//! is delayed, with its reason; and, once `envoi track` has recorded reports, every letter not
+//! yet confirmed delivered. [`spreadsheet`] writes the last status per recipient as CSV.
 
+pub mod spreadsheet;
+
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -17,15 +22,42 @@ pub struct Summary {
     pub delivered: usize,
     pub bounced: usize,
     pub read: usize,
-    /// Recipients whose last status is not `sent`, in log order.
+    /// Recipients whose letter did not go out (`failed`, `unknown`, `skipped`, `dry-run`), in
+    /// log order.
     pub open: Vec<Entry>,
+    /// Recipients whose letter bounced, in log order.
+    pub bounces: Vec<Entry>,
+    /// Recipients whose letter is reported delayed, in log order.
+    pub delays: Vec<Entry>,
+    /// Recipients whose letter the relay took and no report has confirmed yet (`sent`).
+    pub unconfirmed: Vec<Entry>,
+    /// Bounced addresses whose row was sent again since to another address (corrected in
+    /// the recipients file): not counted as bounced.
+    pub corrected: Vec<Entry>,
 }
 
 impl Summary {
     pub fn from_history(history: &History) -> Summary {
+        // The latest entry of each row: a bounced address whose row was sent again to another
+        // address since has been corrected.
+        let mut latest: HashMap<usize, &Entry> = HashMap::new();
+        for entry in history.entries() {
+            let slot = latest.entry(entry.row).or_insert(entry);
+            if entry.timestamp > slot.timestamp {
+                *slot = entry;
+            }
+        }
         let mut summary = Summary::default();
         for entry in history.entries() {
-            summary.count(entry);
+            let newer = latest[&entry.row];
+            if entry.status == Status::Bounced
+                && newer.timestamp > entry.timestamp
+                && !newer.email.eq_ignore_ascii_case(&entry.email)
+            {
+                summary.corrected.push(entry.clone());
+            } else {
+                summary.count(entry);
+            }
         }
         summary
     }
@@ -42,12 +74,20 @@ impl Summary {
             Status::Bounced => self.bounced += 1,
             Status::Read => self.read += 1,
         }
-        if !matches!(
-            entry.status,
-            Status::Sent | Status::Delivered | Status::Read
-        ) {
-            self.open.push(entry.clone());
+        match entry.status {
+            Status::Failed | Status::Unknown | Status::Skipped | Status::DryRun => {
+                self.open.push(entry.clone());
+            }
+            Status::Bounced => self.bounces.push(entry.clone()),
+            Status::Delayed => self.delays.push(entry.clone()),
+            Status::Sent => self.unconfirmed.push(entry.clone()),
+            Status::Delivered | Status::Read => {}
         }
+    }
+
+    /// Whether `envoi track` has recorded any report in the log.
+    pub fn tracked(&self) -> bool {
+        self.delayed + self.delivered + self.bounced + self.read > 0
     }
 
     pub fn total(&self) -> usize {
@@ -65,44 +105,66 @@ impl Summary {
     /// The report as printed by `envoi report`.
     pub fn render(&self, log: &Path) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{}: {} recipients\n  sent     {:>6}\n  failed   {:>6}\n  unknown  {:>6}\n  skipped  {:>6}\n  dry-run  {:>6}",
-            log.display(),
-            self.total(),
-            self.sent,
-            self.failed,
-            self.unknown,
-            self.skipped,
-            self.dry_run
-        );
-        if self.open.is_empty() {
-            if self.total() > 0 {
-                let _ = writeln!(s, "\nEvery recipient in the log ended sent.");
-            }
+        let _ = writeln!(s, "{}: {} recipients", log.display(), self.total());
+        for (name, n) in [
+            ("sent", self.sent),
+            ("failed", self.failed),
+            ("unknown", self.unknown),
+            ("skipped", self.skipped),
+            ("dry-run", self.dry_run),
+            ("delayed", self.delayed),
+            ("delivered", self.delivered),
+            ("bounced", self.bounced),
+            ("read", self.read),
+        ] {
+            let _ = writeln!(s, "  {name:<9}{n:>6}");
+        }
+        if self.total() == 0 {
             return s;
         }
-        let _ = writeln!(s, "\nNot sent:");
-        for e in &self.open {
-            let code = if e.code.is_empty() {
-                String::new()
-            } else {
-                format!("{} ", e.code)
-            };
-            // A row skipped because it could not be read has no address: its row says who.
-            let who = match (e.organisation.is_empty(), e.email.is_empty()) {
-                (_, true) => String::new(),
-                (true, false) => format!("{}: ", e.email),
-                (false, false) => format!("{} <{}>: ", e.organisation, e.email),
-            };
+        if self.open.is_empty() && self.bounces.is_empty() && self.delays.is_empty() {
             let _ = writeln!(
                 s,
-                "  row {:>4}  {:<8} {who}{code}{} (attempts: {}, {})",
-                e.row,
-                e.status.as_str(),
-                e.detail,
-                e.attempts,
-                e.timestamp
+                "\n{}",
+                if self.tracked() {
+                    "Every letter in the log went out; none bounced or is delayed."
+                } else {
+                    "Every recipient in the log ended sent."
+                }
+            );
+        }
+        list(&mut s, "Not sent:", &self.open);
+        list(
+            &mut s,
+            "Bounced (correct the address in the recipients file, then envoi send --resend --row N):",
+            &self.bounces,
+        );
+        list(
+            &mut s,
+            "Delayed (the servers are still trying):",
+            &self.delays,
+        );
+        // Before any report is tracked every letter is unconfirmed: listing them says nothing.
+        if self.tracked() && !self.unconfirmed.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nNot confirmed delivered yet ({}: sent, no report since):",
+                self.unconfirmed.len()
+            );
+            for e in &self.unconfirmed {
+                let _ = writeln!(s, "  row {:>4}  {}", e.row, who(e).trim_end_matches(": "));
+            }
+        }
+        if !self.corrected.is_empty() {
+            let rows: Vec<String> = self
+                .corrected
+                .iter()
+                .map(|e| format!("row {} ({})", e.row, e.email))
+                .collect();
+            let _ = writeln!(
+                s,
+                "\nBounced, and sent again since to a corrected address (not counted above): {}",
+                rows.join(", ")
             );
         }
         if self.unknown > 0 {
@@ -118,5 +180,39 @@ impl Summary {
             );
         }
         s
+    }
+}
+
+/// `Organisation <email>: `, `email: `, or nothing for a row skipped before its address was read.
+fn who(e: &Entry) -> String {
+    match (e.organisation.is_empty(), e.email.is_empty()) {
+        (_, true) => String::new(),
+        (true, false) => format!("{}: ", e.email),
+        (false, false) => format!("{} <{}>: ", e.organisation, e.email),
+    }
+}
+
+/// A titled list of entries with their code, detail, attempts and time.
+fn list(s: &mut String, title: &str, entries: &[Entry]) {
+    if entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{title}");
+    for e in entries {
+        let code = if e.code.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", e.code)
+        };
+        let _ = writeln!(
+            s,
+            "  row {:>4}  {:<8} {}{code}{} (attempts: {}, {})",
+            e.row,
+            e.status.as_str(),
+            who(e),
+            e.detail,
+            e.attempts,
+            e.timestamp
+        );
     }
 }

@@ -4,7 +4,7 @@ use crate::cli::{GlobalArgs, ReportArgs};
 use crate::commands::Outcome;
 use crate::delivery_log::History;
 use crate::error::{Error, Location};
-use crate::report::Summary;
+use crate::report::{Summary, spreadsheet};
 
 pub fn execute(global: &GlobalArgs, args: &ReportArgs) -> Result<Outcome, Error> {
     let path = global.dir.join(&args.log);
@@ -19,5 +19,13 @@ pub fn execute(global: &GlobalArgs, args: &ReportArgs) -> Result<Outcome, Error>
         eprintln!("warning: {}: {warning}", args.log.display());
     }
     print!("{}", Summary::from_history(&history).render(&args.log));
+    if let Some(csv) = &args.csv {
+        spreadsheet::write(&history, &global.dir.join(csv), csv)?;
+        println!(
+            "\nWrote the last status of {} recipients to {}.",
+            history.len(),
+            csv.display()
+        );
+    }
     Ok(Outcome::Done)
 }

@@ -132,7 +132,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     if plan.rows.is_empty() && plan.bad.is_empty() {
         let why = if plan.already_done > 0 {
             format!(
-                "nothing to send: the {} selected already ended sent or unknown in {} (use --resend to send again)",
+                "nothing to send: the {} selected already went out according to {} (sent or unknown, or delayed, delivered, bounced or read since; use --resend to send again)",
                 plural(plan.already_done, "letter"),
                 log_display.display()
             )

@@ -22,6 +22,7 @@ use super::report::{Fate, Notice, Report, parse};
 use super::sources::ReadWarning;
 use crate::delivery_log::{DeliveryLog, Entry, History, Status};
 use crate::error::Result;
+use crate::report::spreadsheet::defuse_formula;
 
 /// How far a reporting server's clock may be behind envoi's before its report is taken to be
 /// about an earlier sending.
@@ -200,10 +201,12 @@ fn predates(date: Option<i64>, timestamp: &str) -> bool {
 /// client that reported it, and the report's id.
 pub fn detail(report: &Report, notice: &Notice) -> String {
     let mut parts = Vec::new();
+    // The diagnostic is the reporting server's text: it must not read as a spreadsheet formula
+    // when the office opens the log.
     parts.push(if notice.diagnostic.is_empty() {
         fate_text(notice.fate).to_string()
     } else {
-        notice.diagnostic.clone()
+        defuse_formula(&notice.diagnostic).into_owned()
     });
     if !notice.remote_server.is_empty() {
         parts.push(format!("remote server {}", notice.remote_server));

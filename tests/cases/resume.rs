@@ -88,7 +88,7 @@ fn limit_sends_that_many_of_the_letters_not_yet_done() {
     campaign
         .send(&["--limit", "3"])
         .expect_code(0)
-        .expect_stdout("nothing to send: the 7 letters selected already ended sent or unknown");
+        .expect_stdout("nothing to send: the 7 letters selected already went out according to delivery-log.csv (sent or unknown");
     assert_eq!(server.received_count(), 7);
     assert_sent_means_received_once(&campaign, &server);
 }

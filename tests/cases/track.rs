@@ -367,3 +367,146 @@ fn hostile_and_broken_messages_are_skipped_and_the_run_goes_on() {
         .expect_stderr("warning: qmail-without-address.eml: skipped, not a readable report: reads like a qmail bounce but names no address that failed or was delayed");
     assert_eq!(added(&campaign).len(), 1, "{run}");
 }
+
+#[test]
+fn report_lists_bounces_delays_and_letters_not_confirmed_and_writes_a_spreadsheet() {
+    let campaign = tracked();
+    for name in [
+        "postfix-bounce.eml",
+        "sendmail-delayed.eml",
+        "mdn-read.eml",
+        "postfix-delivered.eml",
+    ] {
+        campaign.file(name, report(name));
+    }
+    campaign
+        .run(&[
+            "track",
+            "postfix-bounce.eml",
+            "sendmail-delayed.eml",
+            "mdn-read.eml",
+        ])
+        .expect_code(0);
+    let run = campaign.run(&["report", "--csv", "status.csv"]);
+    run.expect_code(0)
+        .expect_stdout("delivery-log.csv: 10 recipients")
+        .expect_stdout("  sent          7\n")
+        .expect_stdout("  delayed       1\n")
+        .expect_stdout("  bounced       1\n")
+        .expect_stdout("  read          1\n")
+        .expect_stdout("Bounced (correct the address in the recipients file, then envoi send --resend --row N):\n  row    2  bounced  United Nations <registry@un.example>: 5.1.1 550 5.1.1 <registry@un.example>: Recipient address rejected")
+        .expect_stdout("Delayed (the servers are still trying):\n  row    3  delayed  Council of Europe <info@coe.example>: 4.4.1 delayed; remote server mx2.coe.example")
+        .expect_stdout("Not confirmed delivered yet (7: sent, no report since):\n  row    4  OSCE <secretariat@osce.example>\n")
+        .expect_stdout("Wrote the last status of 10 recipients to status.csv.");
+    assert!(
+        !run.stdout.contains("row    8  ENNHRI"),
+        "a read letter is confirmed:\n{run}"
+    );
+
+    let bytes = std::fs::read(campaign.path().join("status.csv")).expect("the CSV");
+    assert!(bytes.starts_with(
+        b"\xEF\xBB\xBFrow,organisation,email,status,since,code,detail,attempts,message_id\r\n"
+    ));
+    let text = String::from_utf8(bytes[3..].to_vec()).expect("UTF-8");
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(
+        lines.len(),
+        12,
+        "header, 10 recipients, and the empty end: {text}"
+    );
+    assert!(
+        lines[1].starts_with("2,United Nations,registry@un.example,bounced,"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains(",5.1.1,550 5.1.1 <registry@un.example>: Recipient address rejected: User unknown in local recipient table; remote server mx.un.example; reported by mail.ombudsman.example (report <20261201090032.7B2C11E0A4@mail.ombudsman.example>),1,<57c6851ce6dbf0ae85b3c365004b60e7.envoi@ombudsman.example>"), "{}", lines[1]);
+    assert!(
+        lines[10].starts_with(
+            "11,Bücherverband,jöran@bücher.example,sent,2026-12-01T09:00:19Z,250 2.0.0,"
+        ),
+        "{}",
+        lines[10]
+    );
+
+    // Once the delivery report comes, the delayed letter is delivered.
+    campaign
+        .run(&["track", "postfix-delivered.eml"])
+        .expect_code(0);
+    let run = campaign.run(&["report"]);
+    run.expect_code(0).expect_stdout("  delivered     1\n");
+    assert!(!run.stdout.contains("Delayed"), "{run}");
+}
+
+#[test]
+fn a_bounce_whose_text_reads_as_a_formula_is_written_as_text() {
+    let campaign = tracked();
+    let bounce = String::from_utf8(report("postfix-bounce.eml"))
+        .expect("UTF-8")
+        .replace(
+            "Diagnostic-Code: smtp; 550 5.1.1",
+            "Diagnostic-Code: smtp; =HYPERLINK(\"http://evil.example\") 550 5.1.1",
+        );
+    campaign.file("bounce.eml", bounce);
+    campaign.run(&["track", "bounce.eml"]).expect_code(0);
+    let rows = added(&campaign);
+    assert!(
+        rows[0].detail.starts_with("'=HYPERLINK("),
+        "{}",
+        rows[0].detail
+    );
+}
+
+#[test]
+fn send_leaves_tracked_letters_alone_and_resends_a_corrected_bounced_address() {
+    let server = plain_server(Faults::none());
+    let list = recipients(4);
+    let all = emails(&list);
+    let campaign = RelayConfig::plain(&server).campaign(&list);
+    campaign.send(&[]).expect_code(0);
+    let mut log = campaign.read("delivery-log.csv");
+    for (i, status) in ["delivered", "bounced", "delayed", "read"]
+        .iter()
+        .enumerate()
+    {
+        let sent = &campaign.rows_for(&all[i])[0];
+        log.push_str(&format!(
+            // Dated before the resend below, as reports about the first sending are.
+            "2026-01-01T00:00:0{i}Z,{},{},Organisation {i},{status},5.0.0,a report (report <r{i}@x.example>),{},1\n",
+            sent.row, all[i], sent.message_id
+        ));
+    }
+    campaign.file("delivery-log.csv", log);
+    let received = server.received_count();
+
+    campaign.send(&[]).expect_code(0).expect_stdout(
+        "nothing to send: the 4 letters selected already went out according to delivery-log.csv",
+    );
+    campaign
+        .send(&["--row", "3"])
+        .expect_code(0)
+        .expect_stdout("nothing to send");
+    assert_eq!(
+        server.received_count(),
+        received,
+        "no letter went out again"
+    );
+
+    // The office corrects the bounced address (row 3) and sends that row again.
+    campaign.file(
+        "recipients.csv",
+        list.replace(&all[1], "person1@new.example"),
+    );
+    campaign.send(&["--resend", "--row", "3"]).expect_code(0);
+    assert_eq!(server.received_count(), received + 1);
+    let last = server.received().pop().expect("the resent letter");
+    assert_eq!(last.rcpt_to, vec!["person1@new.example".to_string()]);
+    assert_eq!(
+        campaign.final_status("person1@new.example").as_deref(),
+        Some("sent")
+    );
+    campaign
+        .run(&["report"])
+        .expect_code(0)
+        .expect_stdout("  bounced       0\n")
+        .expect_stdout("Bounced, and sent again since to a corrected address (not counted above): row 3 (person1@org1.example)");
+}
