@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use envoi::campaign::CampaignPaths;
-use envoi::letters::{Pipeline, RowFilter};
+use envoi::pipeline::{Pipeline, RowFilter};
 use envoi_fuzz::checks;
 use libfuzzer_sys::fuzz_target;
 

@@ -5,7 +5,7 @@
 
 use arbitrary::Arbitrary;
 use envoi::campaign::CampaignPaths;
-use envoi::letters::{Pipeline, RowFilter};
+use envoi::pipeline::{Pipeline, RowFilter};
 use envoi::{Error, Problem};
 use envoi_fuzz::checks;
 use libfuzzer_sys::fuzz_target;
