@@ -87,6 +87,35 @@ impl Campaign {
         Pipeline::open(self.paths(), None).expect("the synthetic campaign opens")
     }
 
+    /// Adds a `[signing]` section: S/MIME with a self-signed RSA-2048 certificate for the
+    /// bundled From address, and RSA-2048 DKIM with the same key, made with the openssl
+    /// command line (which must be installed).
+    fn sign(&self) {
+        let dir = self.dir.path();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+            ])
+            .args(["-keyout", "office.key", "-out", "office.pem", "-subj"])
+            .arg("/CN=Commissioner for Human Rights/emailAddress=ombudsman@ombudsman.example")
+            .args([
+                "-addext",
+                "subjectAltName=email:ombudsman@ombudsman.example",
+            ])
+            .args(["-addext", "extendedKeyUsage=emailProtection"])
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl made no certificate");
+        let mut config = fs::read_to_string(dir.join("envoi.toml")).expect("envoi.toml");
+        config.push_str(
+            "\n[signing]\nsmime_cert = \"office.pem\"\nsmime_key = \"office.key\"\n\
+             dkim_domain = \"ombudsman.example\"\ndkim_selector = \"envoi\"\ndkim_key = \"office.key\"\n",
+        );
+        fs::write(dir.join("envoi.toml"), config).expect("envoi.toml");
+    }
+
     /// Every row, read once, so that a benchmark times only the stage it names.
     fn recipients(&self) -> Vec<Recipient> {
         Recipients::open(
@@ -136,11 +165,29 @@ fn templates(c: &mut Criterion) {
 /// Composing one rendered letter into an RFC 5322 message: Markdown to text and HTML, MIME,
 /// quoted-printable, and the attachment read and base64-encoded.
 fn composing(c: &mut Criterion) {
-    let mut group = c.benchmark_group("compose");
+    compose_each_case(c, "compose", Campaign::pipeline);
+}
+
+/// The same with an S/MIME signature (RSA-2048, SHA-256, over the whole letter) and then DKIM
+/// (RSA-2048, relaxed/relaxed): next to `compose/...`, the cost of signing.
+fn signing(c: &mut Criterion) {
+    compose_each_case(c, "compose signed", |campaign| {
+        campaign.sign();
+        campaign
+            .pipeline()
+            .with_signing()
+            .expect("the signing set-up loads")
+    });
+}
+
+/// `group/without attachment` and `group/with attachment`: composing one letter after another
+/// through the pipeline `open` makes of the synthetic campaign.
+fn compose_each_case(c: &mut Criterion, group: &str, open: impl Fn(&Campaign) -> Pipeline) {
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(1));
     for (label, with_attachment) in [("without attachment", false), ("with attachment", true)] {
         let campaign = Campaign::new(with_attachment);
-        let pipeline = campaign.pipeline();
+        let pipeline = open(&campaign);
         let letters: Vec<(Recipient, RenderedLetter)> = campaign
             .recipients()
             .into_iter()
@@ -189,5 +236,5 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, templates, composing, pipeline);
+criterion_group!(benches, templates, composing, signing, pipeline);
 criterion_main!(benches);
