@@ -178,7 +178,15 @@ impl Report {
     /// The parts every report shape shares, read from the report's own headers.
     fn empty(message: &Message<'_>, raw: &RawMessage) -> Report {
         let id = match message.message_id() {
-            Some(id) if !id.trim().is_empty() => format!("<{}>", id.trim()),
+            // A Message-ID holds no white space or parentheses: dropping any a hostile or broken
+            // header has keeps the id one token, so it reads back from a row's detail exactly.
+            Some(id) if id.contains(|c: char| !c.is_whitespace() && c != '(' && c != ')') => {
+                let id: String = id
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+                    .collect();
+                format!("<{id}>")
+            }
             _ => {
                 let digest = Sha256::digest(&raw.bytes);
                 let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -365,6 +373,17 @@ mod tests {
             bytes: Vec::new(),
         };
         assert!(parse(&raw).is_err());
+    }
+
+    #[test]
+    fn a_folded_message_id_is_one_token() {
+        // Found by fuzzing: a folded id did not read back from the row's one-line detail.
+        let raw = RawMessage {
+            origin: "x.eml".into(),
+            bytes: b"From: MAILER-DAEMON@x.example\r\nMessage-ID: <a@relay\r\n (report x).example>\r\nX-Failed-Recipients: a@x.example\r\n\r\n550 5.1.1 unknown\r\n".to_vec(),
+        };
+        let report = parse(&raw).expect("reads").expect("a report");
+        assert_eq!(report.id, "<a@relayreportx.example>");
     }
 
     #[test]
