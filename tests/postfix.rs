@@ -593,3 +593,294 @@ mod signing {
         files
     }
 }
+
+/// Issue 8 against Postfix: the relays of `.ci/postfix-interop`'s extra services (connection
+/// limit, recipient limit, TLS-only with a SASL login and an `openssl req -x509` certificate,
+/// relay access denied). Each test sends to addresses in a domain of its own and reads back,
+/// from the shared Maildir, only the copies delivered to that domain.
+mod relay_behaviour {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    use mail_parser::MessageParser;
+
+    use super::{LogRow, copy_recursively, last_log_rows, maildir_files, required_env};
+
+    /// A campaign folder: the bundled templates, these recipients, this `[smtp]` and `[send]`.
+    struct Campaign {
+        dir: tempfile::TempDir,
+    }
+
+    impl Campaign {
+        fn new(smtp: &str, concurrency: usize, recipients: &str) -> Campaign {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let dir = tempfile::tempdir().expect("temp dir");
+            copy_recursively(&repo.join("templates"), &dir.path().join("templates"));
+            std::fs::write(dir.path().join("recipients.csv"), recipients).unwrap();
+            let toml = format!(
+                "[campaign]\nid = \"postfix-relay-behaviour\"\n\n[sender]\nfrom = \"Ombudsman <ombudsman@ombudsman.example>\"\n\n[smtp]\n{smtp}\ntimeout = 10\n\n[send]\nconcurrency = {concurrency}\nmax_attempts = 3\nretry_delay = \"100ms\"\n"
+            );
+            std::fs::write(dir.path().join("envoi.toml"), toml).unwrap();
+            Campaign { dir }
+        }
+
+        fn send(&self, env: &[(&str, &str)]) -> Output {
+            let mut envoi = Command::new(env!("CARGO_BIN_EXE_envoi"));
+            for var in [
+                "ENVOI_SMTP_HOST",
+                "ENVOI_SMTP_PORT",
+                "ENVOI_SMTP_SECURITY",
+                "ENVOI_SMTP_USER",
+                "ENVOI_SMTP_PASSWORD",
+            ] {
+                envoi.env_remove(var);
+            }
+            envoi
+                .envs(env.iter().copied())
+                .arg("--dir")
+                .arg(self.dir.path())
+                .args(["send", "--yes"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("run envoi")
+        }
+
+        fn log(&self) -> HashMap<String, LogRow> {
+            last_log_rows(&self.dir.path().join("delivery-log.csv"))
+        }
+
+        fn write(&self, name: &str, content: &str) {
+            std::fs::write(self.dir.path().join(name), content).unwrap();
+        }
+    }
+
+    fn plain(port_var: &str) -> String {
+        format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"",
+            required_env(port_var)
+        )
+    }
+
+    /// `n` recipients `p{i}@{domain}`.
+    fn recipients(domain: &str, n: usize) -> String {
+        let mut csv = String::from("email,organisation,name,salutation,language\n");
+        for i in 0..n {
+            csv.push_str(&format!(
+                "p{i}@{domain},Organisation {i},Person {i},Dear colleague,en\n"
+            ));
+        }
+        csv
+    }
+
+    fn text(output: &Output) -> String {
+        format!(
+            "{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    /// Delivered-To address → Message-IDs of the copies Postfix delivered to `domain`, once
+    /// `expected` copies are there (and a moment more, so that an extra copy would show).
+    fn delivered_to(domain: &str, expected: usize) -> HashMap<String, Vec<String>> {
+        let maildir = PathBuf::from(required_env("ENVOI_POSTFIX_MAILDIR"));
+        let read = || {
+            let mut by_address: HashMap<String, Vec<String>> = HashMap::new();
+            for file in maildir_files(&maildir) {
+                let bytes = std::fs::read(&file).unwrap();
+                let message = MessageParser::default().parse(&bytes).unwrap();
+                let to = message
+                    .header_raw("Delivered-To")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_lowercase();
+                if to.ends_with(&format!("@{domain}")) {
+                    let id = message.message_id().unwrap_or_default().to_owned();
+                    by_address.entry(to).or_default().push(format!("<{id}>"));
+                }
+            }
+            by_address
+        };
+        let deadline = Instant::now() + super::DELIVERY_TIMEOUT;
+        while read().values().map(Vec::len).sum::<usize>() < expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        read()
+    }
+
+    #[test]
+    fn postfix_connection_limit_lowers_the_concurrency() {
+        let domain = "limits.postfix.test";
+        let campaign = Campaign::new(
+            &plain("ENVOI_POSTFIX_LIMITS_PORT"),
+            4,
+            &recipients(domain, 16),
+        );
+        let output = campaign.send(&[]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{all}");
+        assert_eq!(
+            all.matches("the relay accepts fewer connections than concurrency = 4")
+                .count(),
+            1,
+            "{all}"
+        );
+        assert!(all.contains("421 4.7.0"), "{all}");
+        let log = campaign.log();
+        let delivered = delivered_to(domain, 16);
+        for i in 0..16 {
+            let email = format!("p{i}@{domain}");
+            let row = &log[&email];
+            assert_eq!(row.status, "sent", "{email}: {row:?}");
+            assert_eq!(
+                delivered.get(&email),
+                Some(&vec![row.message_id.clone()]),
+                "{email}"
+            );
+        }
+    }
+
+    #[test]
+    fn postfix_recipient_limit_sends_the_rest_in_further_transactions() {
+        let domain = "rcpt.postfix.test";
+        let csv = format!(
+            "email,organisation,name,salutation,language,cc,bcc\nto@{domain},Org,Name,Dear colleague,en,a@{domain};b@{domain};c@{domain},bcc@{domain}\n"
+        );
+        let campaign = Campaign::new(&plain("ENVOI_POSTFIX_RECIPIENTS_PORT"), 1, &csv);
+        let output = campaign.send(&[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let row = campaign.log()[&format!("to@{domain}")].clone();
+        assert_eq!(row.status, "sent", "{row:?}");
+        assert!(
+            row.detail.contains("transaction 2 sent the same letter to"),
+            "{row:?}"
+        );
+        assert!(
+            row.detail.contains("transaction 3 sent the same letter to"),
+            "{row:?}"
+        );
+        let delivered = delivered_to(domain, 5);
+        for local in ["to", "a", "b", "c", "bcc"] {
+            let email = format!("{local}@{domain}");
+            // Exactly one copy each, all the same letter.
+            assert_eq!(
+                delivered.get(&email),
+                Some(&vec![row.message_id.clone()]),
+                "{email}"
+            );
+        }
+        assert_eq!(delivered.len(), 5, "{delivered:?}");
+    }
+
+    fn tls_smtp(username: Option<&str>) -> String {
+        let mut smtp = format!(
+            "host = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"relay.pem\"",
+            required_env("ENVOI_POSTFIX_TLS_PORT")
+        );
+        if let Some(user) = username {
+            smtp.push_str(&format!("\nusername = \"{user}\""));
+        }
+        smtp
+    }
+
+    fn pinned(campaign: &Campaign) {
+        let cert = std::fs::read_to_string(required_env("ENVOI_POSTFIX_TLS_CERT")).unwrap();
+        campaign.write("relay.pem", &cert);
+    }
+
+    #[test]
+    fn postfix_openssl_x509_certificate_is_trusted_as_a_pin_and_the_login_works() {
+        let domain = "pin.postfix.test";
+        let user = required_env("ENVOI_POSTFIX_SASL_USER");
+        let campaign = Campaign::new(&tls_smtp(Some(&user)), 2, &recipients(domain, 4));
+        pinned(&campaign);
+        let password = required_env("ENVOI_POSTFIX_SASL_PASSWORD");
+        let output = campaign.send(&[("ENVOI_SMTP_PASSWORD", password.as_str())]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let log = campaign.log();
+        let delivered = delivered_to(domain, 4);
+        for i in 0..4 {
+            let email = format!("p{i}@{domain}");
+            assert_eq!(log[&email].status, "sent");
+            assert_eq!(
+                delivered.get(&email),
+                Some(&vec![log[&email].message_id.clone()])
+            );
+        }
+    }
+
+    #[test]
+    fn postfix_wrong_password_costs_one_failed_login() {
+        let domain = "badpw.postfix.test";
+        let user = required_env("ENVOI_POSTFIX_SASL_USER");
+        let campaign = Campaign::new(&tls_smtp(Some(&user)), 4, &recipients(domain, 8));
+        pinned(&campaign);
+        let maillog = PathBuf::from(required_env("ENVOI_POSTFIX_MAILLOG"));
+        let failures = || {
+            std::fs::read_to_string(&maillog)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("authentication failed"))
+                .count()
+        };
+        let before = failures();
+        let output = campaign.send(&[("ENVOI_SMTP_PASSWORD", "not the password")]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(3), "{all}");
+        assert!(
+            all.contains(&format!("the relay refused to log in as \"{user}\"")),
+            "{all}"
+        );
+        assert!(!all.contains("not the password"), "{all}");
+        // Postfix logs each failed AUTH; give its log writer a moment.
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            failures() - before,
+            1,
+            "failed logins in {}",
+            maillog.display()
+        );
+        assert!(delivered_to(domain, 0).is_empty());
+    }
+
+    #[test]
+    fn postfix_must_issue_starttls_says_to_set_security_starttls() {
+        let smtp = format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"",
+            required_env("ENVOI_POSTFIX_TLS_PORT")
+        );
+        let campaign = Campaign::new(&smtp, 2, &recipients("clear.postfix.test", 3));
+        let output = campaign.send(&[]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(3), "{all}");
+        assert!(
+            all.contains("530 5.7.0 Must issue a STARTTLS command first"),
+            "{all}"
+        );
+        assert!(all.contains("set security = \"starttls\""), "{all}");
+    }
+
+    #[test]
+    fn postfix_relay_access_denied_stops_the_run_after_three_letters() {
+        let domain = "denied.postfix.test";
+        let campaign = Campaign::new(
+            &plain("ENVOI_POSTFIX_DENIED_PORT"),
+            1,
+            &recipients(domain, 8),
+        );
+        let output = campaign.send(&[]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(3), "{all}");
+        assert!(
+            all.contains("the relay refused 3 letters in a row with the same reply (554 5.7.1"),
+            "{all}"
+        );
+        assert!(all.contains("Relay access denied"), "{all}");
+        let log = campaign.log();
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert!(log.values().all(|r| r.status == "failed"), "{log:?}");
+    }
+}

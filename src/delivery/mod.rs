@@ -446,7 +446,8 @@ impl Shared<'_> {
                     "; the relay takes fewer recipients per message, so transaction {} sent the same letter to {addresses}: {reply}",
                     i + 2
                 )),
-                Err(why) => {
+                Err(failed) => {
+                    let why = failed.reason();
                     self.delivery.observer.warn(&format!(
                         "row {}: the letter went to the first addresses, but not to {addresses} ({why}); it will not be sent to them again, send it to them by hand",
                         message.row

@@ -32,8 +32,8 @@ pub struct Session {
 pub struct FurtherTransaction {
     /// The addresses this transaction was for, in envelope order.
     pub recipients: Vec<Address>,
-    /// The relay's acceptance, or why these addresses did not get the letter.
-    pub outcome: Result<Reply, String>,
+    /// The relay's acceptance, or the failed attempt that kept the letter from these addresses.
+    pub outcome: Result<Reply, Attempt>,
     /// Addresses of this transaction the relay refused (the others got the letter).
     pub refused: Vec<(Address, Reply)>,
 }
@@ -99,7 +99,7 @@ impl Session {
                 Err(attempt) => {
                     further.push(FurtherTransaction {
                         recipients: batch,
-                        outcome: Err(attempt.reason()),
+                        outcome: Err(attempt),
                         refused: Vec::new(),
                     });
                     break;
