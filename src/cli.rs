@@ -140,7 +140,7 @@ pub struct PreviewArgs {
 pub struct SendArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Do everything except talk to the relay; logs each letter as dry-run
+    /// Check and plan everything, print what a send would do, send and write nothing
     #[arg(long)]
     pub dry_run: bool,
     /// Do not ask for confirmation (needed when not on a terminal)

@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod recipients;
 pub mod report;
 pub mod secret;
+pub mod send_plan;
 pub mod signing;
 pub mod template;
 pub mod tracking;

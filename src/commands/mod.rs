@@ -10,7 +10,7 @@ pub mod track;
 
 use std::path::Path;
 
-use crate::delivery_log::DeliveryLog;
+use crate::delivery_log::{DeliveryLog, History};
 use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED, Error};
 
 /// How a command ended when it did not fail outright (see SPEC, "Exit codes").
@@ -46,7 +46,12 @@ pub fn plural(n: usize, word: &str) -> String {
 /// Opens a delivery log for appending, and tells the user what opening it had to mend: a torn
 /// last line removed, letters left in the intent journal recorded `unknown`.
 pub fn open_log(path: &Path) -> Result<DeliveryLog, Error> {
-    let (log, recovered) = DeliveryLog::open(path)?;
+    open_log_with_history(path).map(|(log, _)| log)
+}
+
+/// [`open_log`], with what the log says (read once, as it is opened).
+pub fn open_log_with_history(path: &Path) -> Result<(DeliveryLog, History), Error> {
+    let (log, history, recovered) = DeliveryLog::open_with_history(path)?;
     for repair in log.repairs() {
         eprintln!("warning: {repair}");
     }
@@ -56,5 +61,5 @@ pub fn open_log(path: &Path) -> Result<DeliveryLog, Error> {
             entry.row, entry.email
         );
     }
-    Ok(log)
+    Ok((log, history))
 }

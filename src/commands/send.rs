@@ -10,13 +10,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lettre::Address;
 
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::{Outcome, file_sent, open_log, plural};
+use crate::commands::{Outcome, file_sent, open_log_with_history, plural};
 use crate::delivery::relay::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
 use crate::delivery_log::{Entry, History, Status};
 use crate::error::{Error, Location, Problem};
 use crate::mailbox::filing::{Filer, FilingObserver};
 use crate::pipeline::{Pipeline, RowFilter};
+use crate::send_plan::{Decision, SendPlan};
 
 pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let test_to = match &args.test_to {
@@ -71,69 +72,83 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     pipeline.check_rows_exist(&selection)?;
 
     // The log is opened (and locked) before planning, so that a second `envoi send` on the
-    // same log cannot plan from a history that is about to change.
+    // same log cannot plan from a history that is about to change; it is read once, as it is
+    // opened. A dry run writes nothing, so it only reads the log (if there is one).
     let log_display = &args.log;
     let log_path = global.dir.join(log_display);
     let log_is_new = !log_path.exists();
-    let log = match test_to {
-        Some(_) => None,
-        None => Some(open_log(&log_path)?),
+    let (log, history) = match (&test_to, args.dry_run) {
+        (Some(_), _) => (None, History::default()),
+        (None, true) if log_is_new => (None, History::default()),
+        (None, true) => (None, History::read(&log_path)?),
+        (None, false) => {
+            let (log, history) = open_log_with_history(&log_path)?;
+            (Some(log), history)
+        }
     };
     // Declared after `log`, so it is dropped first: the files go while the lock is still held.
     let mut fresh_log = (log.is_some() && log_is_new).then(|| FreshLog::new(&log_path));
-    let history = match &log {
-        Some(_) => History::read(&log_path)?,
-        None => History::default(),
-    };
-    // A line the history cannot read is a recipient whose status envoi does not know: say so.
+    // Only a dry run reads the log without opening it, and hears here what send would refuse.
     for warning in history.warnings() {
         eprintln!("warning: {warning}");
     }
 
     // Pass 1: render and check every selected letter, and decide which to send.
-    let resend = args.resend;
-    let mut plan = Plan::default();
+    let recipients_path = campaign.path(campaign.recipients_display());
+    let mut plan = SendPlan::new(&recipients_path, args.resend, args.selection.limit);
     for letter in pipeline.letters(&selection)? {
-        let already = history.last(&letter.email).map(|e| e.status);
-        let done = already.is_some_and(Status::went_out) && !resend;
-        match letter.result {
-            Ok(_) if done => plan.already_done += 1,
-            Ok(_) => {
-                if args.selection.limit.is_none_or(|l| plan.rows.len() < l) {
-                    plan.rows.insert(letter.row);
-                }
-            }
-            Err(row_problems) => {
-                if !done {
-                    plan.bad
-                        .push((letter.row, letter.email, letter.organisation, row_problems));
-                }
-            }
+        let problems = letter.result.err();
+        let decision = plan.consider(
+            &history,
+            letter.row,
+            &letter.email,
+            &letter.organisation,
+            problems,
+        );
+        if args.dry_run {
+            let what = match decision {
+                Decision::Send => "would send".to_owned(),
+                Decision::AlreadyDone(status) => format!("already {status}, not sent again"),
+                Decision::OverLimit => "beyond --limit, not this run".to_owned(),
+                Decision::Bad => "has problems, skipped".to_owned(),
+            };
+            println!("row {:>5}  {what}  {}", letter.row, letter.email);
         }
     }
-    if !plan.bad.is_empty() && !args.skip_bad_rows {
-        for (_, _, _, row_problems) in &plan.bad {
-            for p in row_problems {
+    if !plan.bad().is_empty() && !args.skip_bad_rows {
+        for bad in plan.bad() {
+            for p in &bad.problems {
                 println!("{p}");
             }
         }
         return Err(Error::Reported(format!(
             "{} {} problems (listed above); nothing was sent. Correct them, or send the others with --skip-bad-rows",
-            plural(plan.bad.len(), "letter"),
-            if plan.bad.len() == 1 { "has" } else { "have" }
+            plural(plan.bad().len(), "letter"),
+            if plan.bad().len() == 1 { "has" } else { "have" }
         )));
     }
     if let Some(signer) = pipeline.signer()
         && let Some(problem) =
-            signer.expiry_problem(pipeline.settings.date, plan.rows.len(), policy.rate)
+            signer.expiry_problem(pipeline.settings.date, plan.len(), policy.rate)
     {
         return Err(problem.into());
     }
-    if plan.rows.is_empty() && plan.bad.is_empty() {
-        let why = if plan.already_done > 0 {
+    if args.dry_run {
+        println!(
+            "\ndry run: {} would be sent via {}, {} already went out according to {}, {} skipped for problems; nothing was sent, nothing written",
+            plural(plan.len(), "letter"),
+            relay.describe(),
+            plan.already_done(),
+            log_display.display(),
+            plan.bad().len()
+        );
+        return Ok(Outcome::Done);
+    }
+    if plan.is_empty() && plan.bad().is_empty() {
+        let why = if plan.already_done() > 0 {
             format!(
                 "nothing to send: the {} selected already went out according to {} (sent or unknown, or delayed, delivered, bounced or read since; use --resend to send again)",
-                plural(plan.already_done, "letter"),
+                plural(plan.already_done(), "letter"),
                 log_display.display()
             )
         } else if args.selection.limit == Some(0) {
@@ -148,16 +163,23 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         return Ok(Outcome::Done);
     }
 
-    if !args.dry_run && !args.yes {
+    if !args.yes {
         let sample = pipeline
-            .letters(&RowFilter::new(&[plan.rows.first().unwrap_or(0)], Some(1)))?
+            .letters(&RowFilter::new(&[plan.first().unwrap_or(0)], Some(1)))?
             .find_map(|l| l.result.ok());
         confirm(&plan, &relay, sample.as_ref(), test_to.as_ref())?;
     }
+    // The file may have changed while envoi waited for "yes": then the plan is not its plan.
+    plan.check_file(&recipients_path).map_err(|changed| {
+        Error::input(
+            Location::file(campaign.recipients_display()),
+            changed.to_string(),
+        )
+    })?;
 
     let halt = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(&halt);
-    let observer = Progress::new(plan.rows.len() as u64, args.dry_run);
+    let observer = Progress::new(plan.len() as u64);
 
     // From here on the run records what it does, so the log stays whatever happens.
     if let Some(fresh) = fresh_log.take() {
@@ -167,13 +189,15 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     // Bad rows are logged as skipped so the log accounts for every recipient.
     let mut skipped = 0;
     if let Some(log) = &log {
-        for (row, email, organisation, row_problems) in &plan.bad {
-            let detail = row_problems
+        for bad in plan.bad() {
+            let detail = bad
+                .problems
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            let entry = Entry::now(*row, email, organisation, Status::Skipped).with_detail(&detail);
+            let entry = Entry::now(bad.row, &bad.email, &bad.organisation, Status::Skipped)
+                .with_detail(&detail);
             log.record(&entry)?;
             observer.logged(&entry, true);
             skipped += 1;
@@ -186,7 +210,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         filer,
     });
     let delivery = Delivery {
-        relay: (!args.dry_run).then_some(&relay),
+        relay: Some(&relay),
         policy,
         log: log.as_ref(),
         halt: &halt,
@@ -195,20 +219,35 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             None => &observer,
         },
     };
-    let rows = &plan.rows;
+    // Each row read again is checked against the plan; a row that changed stops the run there.
+    let mut changed = None;
     let report = delivery.run(
         pipeline
             .letters(&selection)?
-            .filter(|l| rows.contains(l.row))
-            .filter_map(|l| l.result.ok()),
+            .map_while(
+                |l| match plan.check_row(l.row, &l.email, l.result.is_ok()) {
+                    Ok(planned) => Some(l.result.ok().filter(|_| planned)),
+                    Err(why) => {
+                        changed = Some(why);
+                        None
+                    }
+                },
+            )
+            .flatten(),
     );
     observer.done();
     print_summary(
         &report,
         skipped,
-        plan.already_done,
+        plan.already_done(),
         log.as_ref().map(|_| log_display.as_path()),
     );
+    if let Some(changed) = changed {
+        return Err(Error::Stopped(format!(
+            "{}: {changed}",
+            campaign.recipients_display().display()
+        )));
+    }
     if let Some(filer) = filer {
         file_sent::finish(filer, &pipeline, &log_path);
     }
@@ -254,57 +293,8 @@ impl Drop for FreshLog {
     }
 }
 
-/// What a run will do, decided before anything is sent.
-#[derive(Default)]
-struct Plan {
-    rows: RowSet,
-    already_done: usize,
-    bad: Vec<(usize, String, String, Vec<Problem>)>,
-}
-
-/// The rows to send, one bit per spreadsheet row: 12 KB for 100,000 rows, where a
-/// `BTreeSet<usize>` took about a megabyte.
-#[derive(Default)]
-struct RowSet {
-    bits: Vec<u64>,
-    len: usize,
-}
-
-impl RowSet {
-    fn insert(&mut self, row: usize) {
-        let (word, bit) = (row / 64, 1u64 << (row % 64));
-        if word >= self.bits.len() {
-            self.bits.resize(word + 1, 0);
-        }
-        if self.bits[word] & bit == 0 {
-            self.bits[word] |= bit;
-            self.len += 1;
-        }
-    }
-
-    fn contains(&self, row: usize) -> bool {
-        self.bits
-            .get(row / 64)
-            .is_some_and(|word| word & (1u64 << (row % 64)) != 0)
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The lowest row in the set.
-    fn first(&self) -> Option<usize> {
-        let word = self.bits.iter().position(|&w| w != 0)?;
-        Some(word * 64 + self.bits[word].trailing_zeros() as usize)
-    }
-}
-
 fn confirm(
-    plan: &Plan,
+    plan: &SendPlan,
     relay: &Relay,
     sample: Option<&crate::compose::Composed>,
     test_to: Option<&Address>,
@@ -319,7 +309,7 @@ fn confirm(
     let _ = writeln!(
         err,
         "About to send {} via {}",
-        plural(plan.rows.len(), "letter"),
+        plural(plan.len(), "letter"),
         relay.describe()
     );
     if let Some(c) = sample {
@@ -329,11 +319,11 @@ fn confirm(
     if let Some(t) = test_to {
         let _ = writeln!(err, "  TEST: every letter goes to {t} only");
     }
-    if !plan.bad.is_empty() {
+    if !plan.bad().is_empty() {
         let _ = writeln!(
             err,
             "  {} with problems will be skipped",
-            plural(plan.bad.len(), "row")
+            plural(plan.bad().len(), "row")
         );
     }
     let _ = write!(err, "Type yes to send: ");
@@ -373,7 +363,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: u64, dry_run: bool) -> Progress {
+    fn new(total: u64) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -382,7 +372,7 @@ impl Progress {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_message(if dry_run { "dry run" } else { "sending" });
+            bar.set_message("sending");
             bar
         });
         Progress {
@@ -473,28 +463,5 @@ fn print_summary(
             "delivery log: {} (envoi report shows every letter that did not end sent)",
             log.display()
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RowSet;
-
-    #[test]
-    fn row_set_counts_each_row_once_and_knows_its_first() {
-        let mut rows = RowSet::default();
-        assert!(rows.is_empty());
-        assert_eq!(rows.first(), None);
-        for row in [130, 2, 64, 63, 130, 100_001] {
-            rows.insert(row);
-        }
-        assert_eq!(rows.len(), 5);
-        assert_eq!(rows.first(), Some(2));
-        for row in [2, 63, 64, 130, 100_001] {
-            assert!(rows.contains(row), "{row}");
-        }
-        for row in [0, 1, 3, 65, 129, 131, 100_000, 1_000_000] {
-            assert!(!rows.contains(row), "{row}");
-        }
     }
 }

@@ -16,6 +16,7 @@ mod secrets;
 mod send;
 mod send_faults;
 mod send_options;
+mod send_plan;
 mod signing;
 mod smtp_server;
 mod soak;

@@ -17,28 +17,20 @@ fn dry_run_talks_to_no_relay_and_a_later_send_sends_everything() {
     let server = plain_server(Faults::none());
     let campaign = RelayConfig::plain(&server).campaign(&list);
 
-    // No --yes needed: nothing goes out.
+    // No --yes needed: nothing goes out, and nothing is written to the log.
     campaign
         .run(&["send", "--dry-run"])
         .expect_code(0)
-        .expect_stdout("dry-run 4");
+        .expect_stdout("dry run: 4 letters would be sent");
     assert_eq!(server.connections_opened(), 0);
-    let rows = campaign.log_rows();
-    assert_eq!(rows.len(), 4, "{rows:?}");
-    for row in &rows {
-        assert_eq!(row.status, "dry-run", "{row:?}");
-        assert!(!row.message_id.is_empty(), "{row:?}");
-    }
+    assert!(campaign.log_rows().is_empty());
 
     campaign.send(&[]).expect_code(0).expect_stdout("sent 4,");
     assert_eq!(server.received_count(), 4);
     assert_eq!(campaign.count_last("sent"), 4);
     assert_sent_means_received_once(&campaign, &server);
-    // The dry run's Message-IDs are the ones that went out.
-    let dry: Vec<String> = rows.iter().map(|r| r.message_id.clone()).collect();
     for message in server.received() {
-        let id = message_id(&message.text());
-        assert!(dry.contains(&id), "{id} not in {dry:?}");
+        assert!(!message_id(&message.text()).is_empty());
     }
 }
 
