@@ -13,9 +13,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use support::campaign::{LETTER, STATEMENT, TestCampaign};
 use support::run::Run;
+
+/// How long Postfix may take to write its reports once envoi has finished (well under a second
+/// usually; the margin is for a loaded CI machine).
+const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The servers, as `.ci/mail-interop` started them.
 struct Servers {
@@ -119,6 +124,26 @@ impl Servers {
         }
         copies
     }
+
+    /// Waits until INBOX holds a report naming each of these tokens.
+    fn wait_for_reports(&self, tokens: &[String]) {
+        let started = Instant::now();
+        loop {
+            let inbox = self.messages(&self.maildir);
+            let missing: Vec<&String> = tokens
+                .iter()
+                .filter(|t| !inbox.iter().any(|m| contains(m, t)))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                started.elapsed() < REPORT_TIMEOUT,
+                "Postfix wrote no report within {REPORT_TIMEOUT:?} for the letters {missing:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 fn unique(name: &str) -> String {
@@ -127,6 +152,22 @@ fn unique(name: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("{name}-{nanos}")
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The letter token of a Message-ID: its 32 hex digits.
+fn token(message_id: &str) -> String {
+    message_id
+        .trim_matches(['<', '>'])
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A header's raw value. Dovecot stores messages with LF line ends, so this reads either.
@@ -257,4 +298,155 @@ fn a_sent_folder_that_does_not_exist_is_named_and_nothing_is_sent() {
     run.expect_code(2)
         .expect_stderr("[mailbox] sent_folder: the folder \"Envoyés\" does not exist");
     assert!(!campaign.path().join("delivery-log.csv").exists());
+}
+
+#[test]
+fn every_letter_ends_delivered_or_bounced_and_a_second_track_adds_nothing() {
+    let servers = Servers::from_env();
+    let campaign = servers.campaign(&unique("end-to-end"), &recipients(), &[]);
+    servers.run(&campaign, &["send", "--yes"]).expect_code(0);
+    let sent = last_rows(&campaign);
+    assert!(sent.values().all(|r| r.status == "sent"), "{sent:?}");
+    std::fs::copy(
+        campaign.path().join("delivery-log.csv"),
+        campaign.path().join("maildir-log.csv"),
+    )
+    .unwrap();
+    let tokens: Vec<String> = sent.values().map(|r| token(&r.message_id)).collect();
+    servers.wait_for_reports(&tokens);
+
+    // Over IMAP (IMAPS, verified against the CA that signed Dovecot's certificate).
+    let before: Vec<String> = servers
+        .messages(&servers.maildir)
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    servers.run(&campaign, &["track"]).expect_code(0);
+    let check = |rows: &BTreeMap<String, support::campaign::LogRow>| {
+        for email in EXISTING {
+            let row = &rows[email];
+            assert_eq!(row.status, "delivered", "{row:?}");
+            assert!(row.code.contains("2.0.0"), "{row:?}");
+        }
+        for email in UNKNOWN {
+            let row = &rows[email];
+            assert_eq!(row.status, "bounced", "{row:?}");
+            assert!(row.code.contains("5.1.1"), "{row:?}");
+            assert!(!row.detail.is_empty(), "{row:?}");
+        }
+    };
+    check(&last_rows(&campaign));
+    let rows_after_first = campaign.log_rows().len();
+    assert_eq!(rows_after_first, 8, "one report row per letter");
+
+    // Again: every report is recognised as applied.
+    servers
+        .run(&campaign, &["track"])
+        .expect_code(0)
+        .expect_stdout("Nothing new to record");
+    assert_eq!(campaign.log_rows().len(), rows_after_first);
+
+    // Reading never changed the mailbox: same messages, none flagged seen by envoi.
+    let after: Vec<String> = servers
+        .messages(&servers.maildir)
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert_eq!(before, after, "track changed the mailbox");
+
+    // Over the Maildir, from the log as it was after the send: the same outcome.
+    let maildir = servers.maildir.display().to_string();
+    servers
+        .run(
+            &campaign,
+            &["track", "--maildir", &maildir, "--log", "maildir-log.csv"],
+        )
+        .expect_code(0);
+    let text = campaign.read("maildir-log.csv");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut by_maildir = BTreeMap::new();
+    for r in reader.records().filter_map(|r| r.ok()) {
+        by_maildir.insert(
+            r[2].to_lowercase(),
+            support::campaign::LogRow {
+                row: r[1].parse().unwrap_or(0),
+                email: r[2].to_owned(),
+                status: r[4].to_owned(),
+                code: r[5].to_owned(),
+                detail: r[6].to_owned(),
+                message_id: r[7].to_owned(),
+                attempts: r[8].parse().unwrap_or(0),
+            },
+        );
+    }
+    check(&by_maildir);
+
+    // Sent: one copy per letter, none added by the resume or by track.
+    servers.run(&campaign, &["send", "--yes"]).expect_code(0);
+    let ids: Vec<String> = sent.values().map(|r| r.message_id.clone()).collect();
+    for (id, copies) in servers.sent_copies(&ids) {
+        assert_eq!(copies.len(), 1, "{id} should be in Sent once");
+    }
+}
+
+/// What is wrong, the `[mailbox]` keys that make it so, the password given, what envoi says.
+type Refusal<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>, &'a str);
+
+#[test]
+fn a_mailbox_that_cannot_be_reached_stops_track_and_logs_nothing() {
+    let servers = Servers::from_env();
+    let cases: [Refusal; 3] = [
+        (
+            "unreachable",
+            vec![("port", "1")],
+            None,
+            "cannot be reached",
+        ),
+        (
+            "wrong password",
+            vec![],
+            Some("not-the-password"),
+            "refused to log in as \"office\"",
+        ),
+        ("untrusted", vec![("ca_file", "")], None, "is not trusted"),
+    ];
+    for (what, keys, password, said) in cases {
+        let campaign = servers.campaign(
+            &unique("refused"),
+            "email,organisation,salutation\nun@org.test,UN,Excellency\n",
+            &keys,
+        );
+        servers.run(&campaign, &["send", "--yes"]);
+        let log = campaign.read("delivery-log.csv");
+        let password = password.unwrap_or(&servers.password);
+        let run = campaign.run_env(&["track"], &[("ENVOI_IMAP_PASSWORD", password)]);
+        assert_eq!(run.code, Some(3), "{what}: {run}");
+        assert!(run.stderr.contains(said), "{what}: {run}");
+        assert!(
+            !run.stderr.contains(password) && !run.stdout.contains(password),
+            "{what}: the password was shown"
+        );
+        assert_eq!(
+            campaign.read("delivery-log.csv"),
+            log,
+            "{what}: track wrote to the log"
+        );
+    }
+}
+
+#[test]
+fn a_folder_that_does_not_exist_is_named_and_nothing_is_logged() {
+    let servers = Servers::from_env();
+    let campaign = servers.campaign(
+        &unique("no-reports-folder"),
+        "email,organisation,salutation\nun@org.test,UN,Excellency\n",
+        &[("folder", "\"Bounces\"")],
+    );
+    servers.run(&campaign, &["send", "--yes"]).expect_code(0);
+    let log = campaign.read("delivery-log.csv");
+    servers
+        .run(&campaign, &["track"])
+        .expect_code(2)
+        .expect_stderr("envoi.toml, [mailbox] folder: the folder \"Bounces\" does not exist");
+    assert_eq!(campaign.read("delivery-log.csv"), log);
 }

@@ -14,6 +14,8 @@ use std::path::Path;
 use chrono::DateTime;
 
 use crate::campaign::Campaign;
+use crate::cli::GlobalArgs;
+use crate::config::tracking::MailboxSettings;
 use crate::delivery_log::{History, Status};
 use crate::error::Error;
 use crate::mailbox::filing::{Filed, Filer};
@@ -130,4 +132,23 @@ fn report(filed: Filed, folder: Option<SentFolder>, pipeline: &Pipeline, log: &P
             "warning: not every copy could be filed in Sent ({reason}); the letters' statuses are unchanged, and the next send or track files what is missing"
         );
     }
+}
+
+/// After `track`: files what Sent lacks. Problems (campaign files that no longer render, a
+/// mailbox out of reach) are warnings: the reports are already recorded.
+pub fn catch_up_for_track(global: &GlobalArgs, settings: &MailboxSettings, log: &Path) {
+    let why = match Pipeline::open(global.campaign_paths(), None) {
+        Err(e) => format!("the campaign files cannot be composed ({e})"),
+        Ok(pipeline) => {
+            let opened = crate::mailbox::password(settings, &global.config)
+                .and_then(|password| SentFolder::open(settings, &password).map_err(stopped));
+            match opened {
+                Ok(folder) => return catch_up(folder, &pipeline, log),
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    eprintln!(
+        "warning: copies missing from Sent were not filed: {why}; the next send or track files them"
+    );
 }

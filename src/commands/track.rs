@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::campaign::Campaign;
 use crate::cli::{GlobalArgs, TrackArgs};
-use crate::commands::{Outcome, open_log, plural};
+use crate::commands::{Outcome, file_sent, open_log, plural};
 use crate::delivery_log::History;
 use crate::error::{Error, Location, Problem};
 use crate::tracking::Tracker;
@@ -14,14 +15,30 @@ use crate::tracking::sources::Source;
 
 pub fn execute(global: &GlobalArgs, args: &TrackArgs) -> Result<Outcome, Error> {
     let sources = sources(global, args);
+    // --- [mailbox] (see commands::file_sent): with no file named, reports come from the IMAP
+    // folder. The mailbox is reached, logged into and its folder opened before the log is
+    // touched, so a refusal (exit 3) or a missing folder (exit 2) records nothing.
+    // Files named: the campaign's envoi.toml is needed only to file missing Sent copies.
+    let mailbox = match Campaign::open(global.campaign_paths()) {
+        Ok(campaign) => campaign.mailbox_settings().map_err(Error::Problems)?,
+        Err(e) if sources.is_empty() => return Err(e),
+        Err(_) => None,
+    };
+    let mut imap = None;
     if sources.is_empty() {
-        // IMAP: with no file named, reports come from the [mailbox] folder. The IMAP source
-        // plugs in here, yielding `RawMessage`s (origin "INBOX UID 42") to the same Tracker.
-        return Err(Error::input(
-            Location::file(&global.config).setting("mailbox", ""),
-            "no mailbox is set up to read reports from; name Maildir folders (--maildir DIR), mbox files (--mbox FILE) or .eml files",
-        ));
+        let Some(settings) = &mailbox else {
+            return Err(Error::input(
+                Location::file(&global.config).setting("mailbox", ""),
+                "no mailbox is set up to read reports from; add a [mailbox] section, or name Maildir folders (--maildir DIR), mbox files (--mbox FILE) or .eml files",
+            ));
+        };
+        let password = crate::mailbox::password(settings, &global.config)?;
+        imap = Some(
+            crate::mailbox::folder_messages(settings, &password)
+                .map_err(|e| e.into_error(&global.config, "folder"))?,
+        );
     }
+    // --- end [mailbox]
     let problems: Vec<Problem> = sources
         .iter()
         .filter_map(|s| match s.check() {
@@ -63,8 +80,30 @@ pub fn execute(global: &GlobalArgs, args: &TrackArgs) -> Result<Outcome, Error> 
             }
         }
     }
+    // --- [mailbox]: the folder's messages, then the copies Sent lacks.
+    let mut stopped = None;
+    for message in imap.into_iter().flatten() {
+        match message {
+            Ok(raw) => {
+                let (_, warning) = tracker.read(&raw, &log)?;
+                if let Some(warning) = warning {
+                    eprintln!("warning: {warning}");
+                }
+            }
+            Err(e) => stopped = Some(e),
+        }
+    }
     log.close()?;
     print!("{}", summary(tracker.tally(), &args.log));
+    if let Some(e) = stopped {
+        return Err(Error::Stopped(format!(
+            "{e}; what was read before is recorded, and the next track reads the rest"
+        )));
+    }
+    if let Some(settings) = mailbox.filter(|m| m.sent_folder.is_some()) {
+        file_sent::catch_up_for_track(global, &settings, &log_path);
+    }
+    // --- end [mailbox]
     Ok(Outcome::Done)
 }
 

@@ -7,17 +7,11 @@ use super::connection::{self, Session};
 use super::{MailboxError, describe_imap_error};
 use crate::config::tracking::MailboxSettings;
 use crate::secret::Secret;
+use crate::tracking::RawMessage;
 
 /// How many messages one `UID FETCH` asks for: few enough to keep memory flat on a folder of
 /// thousands of reports, enough to keep round trips few.
 const FETCH_BATCH: usize = 50;
-
-/// One message of the folder, and where it is (`INBOX UID 42`) for messages about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FolderMessage {
-    pub origin: String,
-    pub bytes: Vec<u8>,
-}
 
 /// The messages of one folder, fetched as they are read, on a session of their own.
 pub struct FolderMessages {
@@ -26,7 +20,7 @@ pub struct FolderMessages {
     folder: String,
     /// UIDs not fetched yet, ascending.
     pending: VecDeque<u32>,
-    fetched: VecDeque<FolderMessage>,
+    fetched: VecDeque<RawMessage>,
 }
 
 /// Logs in, opens `[mailbox] folder` read-only and lists its messages. Everything that can
@@ -78,7 +72,7 @@ impl FolderMessages {
         for fetch in fetches.iter() {
             // A message expunged meanwhile by another client simply is not there.
             if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
-                self.fetched.push_back(FolderMessage {
+                self.fetched.push_back(RawMessage {
                     origin: format!("{} UID {uid}", self.folder),
                     bytes: body.to_vec(),
                 });
@@ -91,7 +85,7 @@ impl FolderMessages {
 }
 
 impl Iterator for FolderMessages {
-    type Item = Result<FolderMessage, MailboxError>;
+    type Item = Result<RawMessage, MailboxError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.fetched.is_empty() {

@@ -316,7 +316,7 @@ fn sources_that_do_not_exist_are_named_and_nothing_is_recorded() {
         ),
         (
             &["track"],
-            "envoi.toml, [mailbox]: no mailbox is set up to read reports from; name Maildir folders (--maildir DIR), mbox files (--mbox FILE) or .eml files",
+            "envoi.toml, [mailbox]: no mailbox is set up to read reports from; add a [mailbox] section, or name Maildir folders (--maildir DIR), mbox files (--mbox FILE) or .eml files",
         ),
     ];
     for (args, message) in cases {
