@@ -19,9 +19,11 @@ pub fn execute(global: &GlobalArgs, args: &TrackArgs) -> Result<Outcome, Error> 
     // folder. The mailbox is reached, logged into and its folder opened before the log is
     // touched, so a refusal (exit 3) or a missing folder (exit 2) records nothing.
     // Files named: the campaign's envoi.toml is needed only to file missing Sent copies.
+    // Without an envoi.toml there is no mailbox, which the message below says.
+    let has_config = global.dir.join(&global.config).exists();
     let mailbox = match Campaign::open(global.campaign_paths()) {
         Ok(campaign) => campaign.mailbox_settings().map_err(Error::Problems)?,
-        Err(e) if sources.is_empty() => return Err(e),
+        Err(e) if sources.is_empty() && has_config => return Err(e),
         Err(_) => None,
     };
     let mut imap = None;
