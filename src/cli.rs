@@ -88,7 +88,8 @@ pub enum Command {
     /// with its reason, and (once tracked) those not yet confirmed delivered
     Report(ReportArgs),
     /// Read delivery reports, bounces and read receipts, and record in the delivery log what
-    /// became of each letter (reads mail; never deletes, moves or flags it)
+    /// became of each letter: from the files named, or else the [mailbox] folder over IMAP
+    /// (reads mail; never deletes, moves or flags it)
     Track(TrackArgs),
 }
 
