@@ -57,16 +57,21 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// An attachment's body, byte for byte what lettre makes of it, faster.
+/// An attachment's body, which must arrive byte for byte as the file is: as it is (7bit) only
+/// when the file is already clean 7-bit text ([`is_clean_7bit_text`]), else base64, which
+/// nothing on the way changes.
 ///
-/// A file with any non-ASCII byte (a PDF, an image, an office document) is always base64 to
-/// lettre, which encodes it 57 bytes at a time, a line per call: 75% of the time it took to
-/// compose a letter with a 200 KB attachment. Encoding it whole and cutting the result every
-/// 76 characters gives the same lines, as 57 bytes make exactly 76 characters. An ASCII file
-/// may get another encoding, so it takes lettre's own path.
+/// A text file with a bare LF or CR, a NUL or a line over 998 octets is not valid 7bit (RFC
+/// 5322, RFC 2045): relays rewrite its line endings and readers drop or fold the rest, so it
+/// would arrive with other bytes (seen through Postfix into a Maildir). lettre would pick 7bit
+/// for such a file, and quoted-printable (its other choice) turns line endings into CRLF.
+///
+/// base64 is written whole and cut every 76 characters: lettre encodes 57 bytes at a time, a
+/// line per call, which was 75% of the time it took to compose a letter with a 200 KB
+/// attachment. As 57 bytes make exactly 76 characters, the lines are the same.
 pub(super) fn attachment_body(bytes: Vec<u8>) -> Body {
-    if bytes.is_ascii() {
-        return Body::new(bytes);
+    if is_clean_7bit_text(&bytes) {
+        return Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::SevenBit);
     }
     let encoded = base64(&bytes);
     let mut lines = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
@@ -77,6 +82,34 @@ pub(super) fn attachment_body(bytes: Vec<u8>) -> Body {
         lines.extend_from_slice(line);
     }
     Body::dangerous_pre_encoded(lines, ContentTransferEncoding::Base64)
+}
+
+/// The longest line (without its CRLF) an attachment may have to go as it is: lettre's limit
+/// for 7bit text, well within RFC 5322's 998 octets.
+const MAX_7BIT_LINE: usize = 76;
+
+/// Whether `bytes` can go as 7bit and arrive unchanged: printable ASCII and tabs, every line
+/// ended by CRLF (or by the end of the file), none longer than [`MAX_7BIT_LINE`]. Other
+/// control characters are legal in 7bit but mail software is known to drop them.
+pub(super) fn is_clean_7bit_text(bytes: &[u8]) -> bool {
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let text = match (lines.peek().is_some(), line.strip_suffix(b"\r")) {
+            // An LF follows: it must end a CRLF.
+            (true, Some(text)) => text,
+            (true, None) => return false,
+            // The last line: a CR left in it is bare, and fails below.
+            (false, _) => line,
+        };
+        if text.len() > MAX_7BIT_LINE
+            || !text
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// `SinglePart::plain(text)` (or `html`), byte for byte, in linear time.
@@ -311,28 +344,106 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn attachments_are_byte_for_byte_what_lettre_makes() {
-        use lettre::message::Attachment;
+    /// Files whose bytes mail software is tempted to change, and ordinary ones.
+    fn attachment_cases() -> Vec<(&'static str, Vec<u8>)> {
         let pdf: Vec<u8> = b"%PDF-1.7\n"
             .iter()
             .copied()
             .chain((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8))
             .collect();
-        let mut cases = vec![pdf, b"plain ASCII, short\nlines\n".to_vec(), Vec::new()];
+        let mut cases = vec![
+            ("binary", pdf),
+            ("bare LF", b"plain ASCII, short\nlines\n".to_vec()),
+            ("bare CR", b"old Mac\rline endings\r".to_vec()),
+            ("NUL", b"a NUL\0here\r\n".to_vec()),
+            (
+                "1000-octet line",
+                [vec![b'x'; 1000], b"\r\n".to_vec()].concat(),
+            ),
+            ("77-octet line", [vec![b'y'; 77], b"\r\n".to_vec()].concat()),
+            (
+                "clean CRLF",
+                b"clean text\r\n.\r\nFrom here\r\n\r\nno end".to_vec(),
+            ),
+            ("clean CRLF ending", b"76 is fine\r\n".to_vec()),
+            (
+                "UTF-8",
+                "Səbinə Əliyeva — “quoted” €\r\n".as_bytes().to_vec(),
+            ),
+            ("escape", b"an ESC\x1b[0m\r\n".to_vec()),
+            ("trailing CR", b"ends with CR\r\nthen\r".to_vec()),
+            ("empty", Vec::new()),
+        ];
         // Every length around the 57-byte line boundary, with a non-ASCII byte.
-        cases.extend((0..=120).map(|n| (0..n).map(|i| 0x80 ^ i as u8).collect()));
-        for bytes in cases {
-            let part = |body| {
-                Attachment::new("statement.pdf".into())
-                    .body(body, ContentType::parse("application/pdf").unwrap())
-                    .formatted()
+        for n in 0..=120 {
+            cases.push(("around 57", (0..n).map(|i| 0x80 ^ i as u8).collect()));
+        }
+        cases
+    }
+
+    fn attachment_part(body: Body) -> Vec<u8> {
+        use lettre::message::Attachment;
+        Attachment::new("statement.txt".into())
+            .body(body, ContentType::parse("text/plain").unwrap())
+            .formatted()
+    }
+
+    #[test]
+    fn only_clean_7bit_text_goes_as_it_is_and_the_rest_as_lettres_base64() {
+        for (what, bytes) in attachment_cases() {
+            let ours = attachment_part(attachment_body(bytes.clone()));
+            let clean = is_clean_7bit_text(&bytes);
+            assert_eq!(
+                clean,
+                what.starts_with("clean") || bytes.is_empty(),
+                "{what}"
+            );
+            let encoding = if clean {
+                ContentTransferEncoding::SevenBit
+            } else {
+                ContentTransferEncoding::Base64
+            };
+            let lettre = match Body::new_with_encoding(bytes.clone(), encoding) {
+                Ok(body) => body,
+                Err(_) => panic!("lettre cannot encode {what} as {encoding}"),
             };
             assert_eq!(
-                part(attachment_body(bytes.clone())),
-                part(Body::new(bytes.clone())),
-                "{} bytes",
+                ours,
+                attachment_part(lettre),
+                "{what}: {} bytes",
                 bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn every_attachment_decodes_back_to_its_exact_bytes() {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        use mail_parser::{MessageParser, MimeHeaders};
+        for (what, bytes) in attachment_cases() {
+            let message = lettre::Message::builder()
+                .from("a@x.example".parse().unwrap())
+                .to("b@x.example".parse().unwrap())
+                .subject("s")
+                .multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain("text".to_owned()))
+                        .singlepart(Attachment::new("f.txt".into()).body(
+                            attachment_body(bytes.clone()),
+                            // Not text/plain, which the parser would decode as text.
+                            ContentType::parse("application/octet-stream").unwrap(),
+                        )),
+                )
+                .unwrap()
+                .formatted();
+            let parsed = MessageParser::default().parse(&message).unwrap();
+            let attachment = parsed.attachment(0).unwrap();
+            assert_eq!(attachment.attachment_name(), Some("f.txt"), "{what}");
+            assert!(
+                attachment.contents() == bytes.as_slice(),
+                "{what}: {} bytes decode as {} bytes",
+                bytes.len(),
+                attachment.contents().len()
             );
         }
     }

@@ -514,7 +514,25 @@ fn build(
         .message_id
         .trim_matches(['<', '>'])
         .replace(['@', '.'], "");
-    let parts = [c.text.as_str(), c.html.as_str()];
+    let mut files = Vec::with_capacity(c.attachments.len());
+    for a in &c.attachments {
+        let body = std::fs::read(&a.path).map_err(|e| {
+            vec![Problem::new(
+                Location::file(&settings.recipients_display).row(recipient.row()),
+                format!("attachment {} cannot be read: {e}", a.path.display()),
+            )]
+        })?;
+        files.push(body);
+    }
+    // An attachment that goes as it is (clean 7-bit text) is a part's text like the others:
+    // a line of it must not be taken for a boundary either. base64 holds no `-`.
+    let mut parts = vec![c.text.as_str(), c.html.as_str()];
+    parts.extend(
+        files
+            .iter()
+            .filter(|f| encoding::is_clean_7bit_text(f))
+            .filter_map(|f| std::str::from_utf8(f).ok()),
+    );
     let alternative = MultiPart::alternative()
         .boundary(unused_boundary(&format!("alt-{seed}"), &parts))
         .singlepart(text_part(ContentType::TEXT_PLAIN, &c.text))
@@ -525,13 +543,7 @@ fn build(
         let mut mixed = MultiPart::mixed()
             .boundary(unused_boundary(&format!("mix-{seed}"), &parts))
             .multipart(alternative);
-        for a in &c.attachments {
-            let body = std::fs::read(&a.path).map_err(|e| {
-                vec![Problem::new(
-                    Location::file(&settings.recipients_display).row(recipient.row()),
-                    format!("attachment {} cannot be read: {e}", a.path.display()),
-                )]
-            })?;
+        for (a, body) in c.attachments.iter().zip(files) {
             let content_type =
                 ContentType::parse(&a.content_type).unwrap_or(ContentType::TEXT_PLAIN);
             mixed = mixed.singlepart(

@@ -2,7 +2,9 @@
 //! the tests do not trust lettre to read what lettre wrote), plus the raw header lines for what
 //! a parser hides (encoding, folding, which headers are there at all).
 
-use mail_parser::{Address, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Address, Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// Parses an RFC 5322 message; panics, showing its start, if it does not parse.
 pub fn parse(bytes: &[u8]) -> Message<'_> {
@@ -161,9 +163,21 @@ pub fn attachments(message: &Message<'_>) -> Vec<Attached> {
         .map(|p| Attached {
             name: p.attachment_name().unwrap_or("").to_owned(),
             mime_type: mime_type(p),
-            bytes: p.contents().to_vec(),
+            bytes: file_bytes(message, p),
         })
         .collect()
+}
+
+/// The bytes of the file a part carries, as a mail program saves it: the part's transfer
+/// encoding undone, and nothing else. `contents()` would convert a text part's charset.
+fn file_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+    let raw = &message.raw_message()[part.offset_body as usize..part.offset_end as usize];
+    match part.encoding {
+        Encoding::Base64 => base64_decode(raw).expect("a valid base64 body"),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw).expect("a valid QP body"),
+        // As it is, less the line break that belongs to the boundary after it.
+        Encoding::None => raw.strip_suffix(b"\r\n").unwrap_or(raw).to_vec(),
+    }
 }
 
 /// The message without its Date header line: what must be identical between two runs.
