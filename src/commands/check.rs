@@ -1,6 +1,7 @@
 //! `envoi check`: render every letter and validate everything a send would need.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::commands::{Outcome, plural};
@@ -42,10 +43,17 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
 
     let filter = RowFilter::default();
     let (mut letters, mut good) = (0usize, 0usize);
+    // Rows whose letter has an address with a non-ASCII local part.
+    let mut smtputf8_rows = Vec::new();
     for letter in pipeline.letters(&filter)? {
         letters += 1;
         match letter.result {
-            Ok(_) => good += 1,
+            Ok(composed) => {
+                good += 1;
+                if composed.address_needing_smtputf8().is_some() {
+                    smtputf8_rows.push(composed.row);
+                }
+            }
             Err(problems) => problems.into_iter().for_each(|p| report.add(p)),
         }
     }
@@ -68,11 +76,24 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
     if args.smtp {
         match &smtp {
             Ok(settings) => match crate::delivery::relay::probe(settings) {
-                Ok(summary) => println!("relay: {summary}"),
+                Ok(probed) => {
+                    println!("relay: {}", probed.summary);
+                    if let Some(problem) = smtputf8_verdict(
+                        &smtputf8_rows,
+                        Some(probed.capabilities.smtputf8),
+                        pipeline.campaign.recipients_display(),
+                    ) {
+                        report.add(problem);
+                    }
+                }
                 Err(e) => report.add(Problem::new(Location::file(config_display), e.to_string())),
             },
             Err(_) => println!("relay: not contacted, fix the [smtp] problems above first"),
         }
+    }
+
+    if !args.smtp {
+        smtputf8_verdict(&smtputf8_rows, None, pipeline.campaign.recipients_display());
     }
 
     report.finish();
@@ -87,6 +108,50 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         good,
         plural(letters, "letter"),
     )))
+}
+
+/// What `check` says of letters with an address whose local part is not ASCII, which need a
+/// relay that offers SMTPUTF8 (RFC 6531): a note, and with `--smtp` (`offered` known) either
+/// that the relay takes them or a problem, as they would fail.
+fn smtputf8_verdict(rows: &[usize], offered: Option<bool>, recipients: &Path) -> Option<Problem> {
+    if rows.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = rows.iter().take(5).map(ToString::to_string).collect();
+    if rows.len() > listed.len() {
+        listed.push("…".to_owned());
+    }
+    let one = rows.len() == 1;
+    let which = format!(
+        "{} ({} {})",
+        plural(rows.len(), "letter"),
+        if one { "row" } else { "rows" },
+        listed.join(", ")
+    );
+    let why = format!(
+        "{} an address with characters other than ASCII before the @, which needs a relay that offers SMTPUTF8",
+        if one { "has" } else { "have" }
+    );
+    match offered {
+        None => {
+            println!("note: {which} {why}; envoi check --smtp tells whether yours does");
+            None
+        }
+        Some(true) => {
+            println!(
+                "relay: offers SMTPUTF8, which {which} need (an address with characters other than ASCII before the @)"
+            );
+            None
+        }
+        Some(false) => Some(Problem::new(
+            Location::file(recipients),
+            format!(
+                "{which} {why}, and the relay does not offer it: {} fail; send {} through a relay that offers SMTPUTF8, or use ASCII addresses",
+                if one { "it would" } else { "they would" },
+                if one { "it" } else { "them" }
+            ),
+        )),
+    }
 }
 
 /// Prints problems as they come, folding a template problem that repeats on every row into

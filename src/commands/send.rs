@@ -2,7 +2,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,12 +20,10 @@ use crate::send_plan::{Decision, SendPlan};
 
 pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let test_to = match &args.test_to {
-        Some(addr) => Some(Address::from_str(addr.trim()).map_err(|e| {
-            Error::input(
-                Location::file("--test-to"),
-                format!("\"{addr}\" is not an email address ({e})"),
-            )
-        })?),
+        Some(addr) => Some(
+            crate::compose::parse_address(addr.trim())
+                .map_err(|e| Error::input(Location::file("--test-to"), e))?,
+        ),
         None => None,
     };
     let pipeline = Pipeline::open(global.campaign_paths(), test_to.clone())?.with_signing()?;

@@ -17,6 +17,7 @@ use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
 mod encoding;
+mod idn;
 
 use encoding::{attachment_body, encoded_mailboxes, encoded_words, needs_encoding, text_part};
 
@@ -104,6 +105,19 @@ impl Composed {
             .chain(&self.cc)
             .chain(&self.bcc)
             .map(|m| &m.email)
+    }
+
+    /// The first address of the letter (envelope or header) with a non-ASCII local part, if
+    /// any: such a letter can go only to a relay that offers SMTPUTF8, with UTF-8 headers (RFC
+    /// 6531, 6532).
+    pub fn address_needing_smtputf8(&self) -> Option<&Address> {
+        std::iter::once(&self.from)
+            .chain([&self.to])
+            .chain(&self.cc)
+            .chain(&self.bcc)
+            .chain(&self.reply_to)
+            .map(|m| &m.email)
+            .find(|a| idn::needs_smtputf8(a))
     }
 }
 
@@ -248,7 +262,7 @@ pub fn compose(
         .get("name")
         .filter(|n| !n.is_empty())
         .or_else(|| recipient.get("organisation").filter(|o| !o.is_empty()));
-    let to = match Address::from_str(recipient.email()) {
+    let to = match parse_address(recipient.email()) {
         Ok(address) => Some(Mailbox::new(
             to_name
                 .filter(|n| !n.contains(['\r', '\n']))
@@ -256,10 +270,7 @@ pub fn compose(
             address,
         )),
         Err(e) => {
-            p.at_column(
-                "email",
-                format!("\"{}\" is not an email address ({e})", recipient.email()),
-            );
+            p.at_column("email", e);
             None
         }
     };
@@ -654,7 +665,14 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     };
     let address = Address::from_str(address)
         .map_err(|e| format!("\"{text}\" is not a valid email address ({e})"))?;
-    Ok(Mailbox::new(name, address))
+    Ok(Mailbox::new(name, idn::with_ascii_domain(address)?))
+}
+
+/// Parses a bare address, its domain in A-label form (see [`idn`]).
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    let address =
+        Address::from_str(text).map_err(|e| format!("\"{text}\" is not an email address ({e})"))?;
+    idn::with_ascii_domain(address)
 }
 
 /// Splits a list of addresses on `,` or `;` (outside quotes and angle brackets) and parses

@@ -351,6 +351,10 @@ impl Shared<'_> {
                     self.finish(message, Status::Unknown, String::new(), reason, attempt_no);
                     return Ok(());
                 }
+                Attempt::Unsendable { reason } => {
+                    self.finish(message, Status::Failed, String::new(), reason, attempt_no);
+                    return Ok(());
+                }
                 Attempt::Fatal { reply, reason } => {
                     let code = reply.map(|r| r.code_column()).unwrap_or_default();
                     self.finish(message, Status::Failed, code, reason.clone(), attempt_no);
@@ -488,7 +492,7 @@ impl Shared<'_> {
         if s.is_usable()
             && matches!(
                 attempt,
-                Attempt::Accepted { .. } | Attempt::Permanent { .. }
+                Attempt::Accepted { .. } | Attempt::Permanent { .. } | Attempt::Unsendable { .. }
             )
         {
             slot.put(s);

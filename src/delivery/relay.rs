@@ -312,8 +312,15 @@ pub fn check_settings(settings: &SmtpSettings) -> Result<(), TlsSetupError> {
     Ok(())
 }
 
-/// `envoi check --smtp`: connect, secure, log in, quit. Returns a one-line description.
-pub fn probe(settings: &SmtpSettings) -> Result<String, ProbeError> {
+/// What `envoi check --smtp` learnt of the relay.
+pub struct Probed {
+    /// One line: where, encrypted or not, logged in or not, the size limit.
+    pub summary: String,
+    pub capabilities: Capabilities,
+}
+
+/// `envoi check --smtp`: connect, secure, log in, quit.
+pub fn probe(settings: &SmtpSettings) -> Result<Probed, ProbeError> {
     let secret = settings.password.read().map_err(ProbeError::Password)?;
     let relay = Relay::new(settings, secret)?;
     let session = relay
@@ -339,6 +346,10 @@ pub fn probe(settings: &SmtpSettings) -> Result<String, ProbeError> {
             None => String::new(),
         }
     );
+    let capabilities = caps.clone();
     session.quit();
-    Ok(summary)
+    Ok(Probed {
+        summary,
+        capabilities,
+    })
 }

@@ -67,6 +67,9 @@ pub enum Attempt {
     Permanent { reply: Reply, misconfigured: bool },
     /// The data went out but no answer came back: it may or may not have been delivered.
     Unknown { reason: String },
+    /// Not offered to the relay at all: it cannot take this letter as it is (an address needs
+    /// SMTPUTF8, which it does not offer). The connection is untouched.
+    Unsendable { reason: String },
     /// No further message can go out in this run (authentication, quota, TLS trust).
     Fatal {
         reply: Option<Reply>,
@@ -136,6 +139,7 @@ impl Attempt {
             Attempt::Accepted { reply, .. } | Attempt::Permanent { reply, .. } => reply.to_string(),
             Attempt::Transient { reason, .. }
             | Attempt::Unknown { reason }
+            | Attempt::Unsendable { reason }
             | Attempt::Fatal { reason, .. } => reason.clone(),
         }
     }

@@ -75,6 +75,17 @@ impl Session {
         message: &Composed,
         before_data: impl FnOnce() -> Result<(), Error>,
     ) -> Attempt {
+        // International addresses (RFC 6531): nothing mangled may reach the relay.
+        if let Some(address) = message.address_needing_smtputf8()
+            && !self.capabilities.smtputf8
+        {
+            return Attempt::Unsendable {
+                reason: format!(
+                    "not sent: the address {address} has characters other than ASCII before the @, which needs a relay that offers SMTPUTF8, and the relay ({}) does not offer it; send this letter through a relay that does, or use an ASCII address",
+                    self.server_name()
+                ),
+            };
+        }
         let all: Vec<Address> = message.envelope_recipients().cloned().collect();
         let (reply, first) = match self.transaction(message, &all, Some(before_data)) {
             Ok(done) => done,
@@ -125,6 +136,9 @@ impl Session {
         let mut params = Vec::new();
         if !message.bytes.is_ascii() {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        if message.address_needing_smtputf8().is_some() {
+            params.push(MailParameter::SmtpUtfEight);
         }
         let dsn = dsn::asks(&self.tracking, self.capabilities.dsn);
         if dsn {

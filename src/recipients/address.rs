@@ -30,5 +30,8 @@ pub(super) fn check_email(email: &str) -> Result<String, String> {
         };
         return Err(format!("{} is not an email address; {hint}", quote(email)));
     }
-    Ok(email.to_lowercase())
+    // An international domain must have a valid A-label form; and the key is the same however
+    // the domain is written (bakı.example or xn--bak-lua.example), so a duplicate is found.
+    let address = crate::compose::parse_address(email)?;
+    Ok(address.to_string().to_lowercase())
 }

@@ -1,9 +1,11 @@
 mod accounting;
+mod attachment_bytes;
 pub(crate) mod bad_input;
 mod check;
 mod crash_campaign;
 mod encodings;
 mod init;
+mod international;
 mod letters;
 mod limits;
 mod outcome_window;

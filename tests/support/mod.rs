@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; not every test uses every helper.
 #![allow(dead_code)]
 
+pub mod attachment_files;
 pub mod campaign;
 pub mod mail;
 pub mod pki;

@@ -37,6 +37,8 @@ pub const HOSTNAME: &str = "localhost";
 pub const MAX_MESSAGE_BYTES: usize = 52_428_800;
 /// The longest line (command or data) the server reads; longer ones end the session.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// The refusal of an address that is not ASCII in a transaction without SMTPUTF8 (Postfix's).
+const NEEDS_SMTPUTF8: &str = "5.6.7 Must declare SMTPUTF8 to send an internationalized address";
 
 /// How the server offers TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +81,9 @@ pub struct ServerConfig {
     pub advertised_auth: Option<&'static str>,
     /// Whether EHLO offers DSN (RFC 3461), as Postfix does.
     pub dsn: bool,
+    /// Whether SMTPUTF8 (RFC 6531) is offered. Either way, an address that is not ASCII is
+    /// refused in a transaction that did not declare it (`553 5.6.7`, as Postfix does).
+    pub smtputf8: bool,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +99,7 @@ impl Default for ServerConfig {
             recipient_limit: None,
             advertised_auth: None,
             dsn: true,
+            smtputf8: true,
         }
     }
 }
@@ -118,6 +124,14 @@ impl ServerConfig {
     /// With this fault plan.
     pub fn with_faults(self, faults: FaultFn) -> Self {
         ServerConfig { faults, ..self }
+    }
+
+    /// Not offering SMTPUTF8, so refusing addresses that are not ASCII.
+    pub fn without_smtputf8(self) -> Self {
+        ServerConfig {
+            smtputf8: false,
+            ..self
+        }
     }
 
     /// Taking at most `limit` connections at once.
@@ -648,6 +662,8 @@ struct Transaction {
     rcpt: Vec<String>,
     mail_params: String,
     rcpt_params: Vec<String>,
+    /// MAIL FROM declared SMTPUTF8.
+    smtputf8: bool,
 }
 
 /// One client connection, from greeting to close.
@@ -776,10 +792,12 @@ impl Session {
         let mut lines = vec![
             format!("{HOSTNAME} greets {client}"),
             "8BITMIME".into(),
-            "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
             format!("SIZE {MAX_MESSAGE_BYTES}"),
         ];
+        if self.shared.config.smtputf8 {
+            lines.push("SMTPUTF8".into());
+        }
         if self.starttls_offered() {
             lines.push("STARTTLS".into());
         }
@@ -923,6 +941,15 @@ impl Session {
         let Some((from, mail_params)) = path_and_params(arg, "FROM:") else {
             return self.reply(501, "5.5.4 Syntax: MAIL FROM:<address>");
         };
+        let smtputf8 = mail_params
+            .split_whitespace()
+            .any(|p| p.eq_ignore_ascii_case("SMTPUTF8"));
+        if smtputf8 && !self.shared.config.smtputf8 {
+            return self.reply(555, "5.5.4 Unsupported option: SMTPUTF8");
+        }
+        if !from.is_ascii() && !smtputf8 {
+            return self.reply(553, NEEDS_SMTPUTF8);
+        }
         self.message = self.shared.counters.messages.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(flow) = self.inject(Phase::Mail { from: &from })? {
             return Ok(flow);
@@ -932,6 +959,7 @@ impl Session {
             rcpt: Vec::new(),
             mail_params,
             rcpt_params: Vec::new(),
+            smtputf8,
         });
         self.reply(250, "2.1.0 Ok")
     }
@@ -943,6 +971,9 @@ impl Session {
         let Some((to, params)) = path_and_params(arg, "TO:") else {
             return self.reply(501, "5.5.4 Syntax: RCPT TO:<address>");
         };
+        if !to.is_ascii() && !self.transaction.as_ref().is_some_and(|t| t.smtputf8) {
+            return self.reply(553, NEEDS_SMTPUTF8);
+        }
         // The limit first, as Postfix counts before it looks at the address.
         let taken = self.transaction.as_ref().map_or(0, |t| t.rcpt.len());
         let limit = self.shared.config.recipient_limit;
@@ -975,6 +1006,7 @@ impl Session {
         // Kept in `self.transaction` while the fault plan is asked: `DropAfterAccept` records it.
         let transaction = self.transaction.clone().unwrap_or_default();
         let (from, rcpt) = (&transaction.from, &transaction.rcpt);
+        let Transaction { from, rcpt, .. } = self.transaction.take().unwrap_or_default();
         let Some(data) = data else {
             self.transaction = None;
             return self.reply(552, "5.3.4 Message size exceeds fixed maximum message size");
