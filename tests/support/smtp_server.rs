@@ -1006,7 +1006,6 @@ impl Session {
         // Kept in `self.transaction` while the fault plan is asked: `DropAfterAccept` records it.
         let transaction = self.transaction.clone().unwrap_or_default();
         let (from, rcpt) = (&transaction.from, &transaction.rcpt);
-        let Transaction { from, rcpt, .. } = self.transaction.take().unwrap_or_default();
         let Some(data) = data else {
             self.transaction = None;
             return self.reply(552, "5.3.4 Message size exceeds fixed maximum message size");
