@@ -884,3 +884,138 @@ mod relay_behaviour {
         assert!(log.values().all(|r| r.status == "failed"), "{log:?}");
     }
 }
+
+// Shared with tests/cases/attachment_bytes.rs and the other integration tests.
+#[path = "support/attachment_files.rs"]
+mod attachment_files;
+#[path = "support/mail.rs"]
+#[allow(dead_code)]
+mod mail;
+
+/// Letters whose bytes or addresses relays are tempted to change, through Postfix: attachments
+/// with bare LF, bare CR, NUL, a 1,000-octet line, clean CRLF text, UTF-8 text and binary arrive
+/// byte for byte; an international domain goes in A-label form and is delivered, and so is a
+/// non-ASCII local part, with SMTPUTF8 (Postfix 3.x offers it). Its letters go to
+/// `attachments.example` and `xn--bak-lua.example` addresses, which it removes from the Maildir
+/// afterwards, under [`MAILDIR`].
+mod letters_arrive_intact {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{attachment_files, mail};
+
+    const LETTER: &str = "+++\nsubject = \"Statement for {{organisation}}\"\n+++\n{{salutation}},\n\nThe statement is attached.\n";
+
+    #[test]
+    fn attachments_and_international_addresses_arrive_intact() {
+        let _alone = super::MAILDIR.lock().unwrap_or_else(|e| e.into_inner());
+        let port = super::required_env("ENVOI_POSTFIX_PORT");
+        let maildir = PathBuf::from(super::required_env("ENVOI_POSTFIX_MAILDIR"));
+
+        let campaign = tempfile::tempdir().expect("temp dir");
+        let dir = campaign.path();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(
+            dir.join("envoi.toml"),
+            format!("[campaign]\nid = \"intact-interop\"\n\n[sender]\nfrom = \"Büro <office@büro.example>\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("templates/letter.hbs"), LETTER).unwrap();
+        std::fs::write(
+            dir.join("recipients.csv"),
+            format!(
+                "email,organisation,salutation,attachments\nregistry@attachments.example,UN Registry,Dear Registrar,{}\ninfo@bakı.example,Baku Office,Dear colleagues,\njörg@bakı.example,Baku Office,Dear Jörg,\n",
+                attachment_files::attachments_cell()
+            ),
+        )
+        .unwrap();
+        attachment_files::write_into(dir);
+
+        let output = Command::new(env!("CARGO_BIN_EXE_envoi"))
+            .arg("--dir")
+            .arg(dir)
+            .args(["send", "--yes"])
+            .env_remove("ENVOI_SMTP_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run envoi");
+        assert!(
+            output.status.success(),
+            "envoi send failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+
+        let delivered = wait_for(&maildir, 3);
+        let to = |address: &str| {
+            delivered
+                .iter()
+                .find(|(to, _)| to == address)
+                .map(|(_, bytes)| bytes.as_slice())
+                .unwrap_or_else(|| panic!("nothing delivered to {address}"))
+        };
+        let message = mail::parse(to("registry@attachments.example"));
+        let attached: Vec<(String, Vec<u8>)> = mail::attachments(&message)
+            .into_iter()
+            .map(|a| (a.name, a.bytes))
+            .collect();
+        attachment_files::assert_intact(&attached, "through Postfix into its Maildir");
+        for address in ["info@xn--bak-lua.example", "jörg@xn--bak-lua.example"] {
+            let message = mail::parse(to(address));
+            let mailboxes = mail::mailboxes(message.to());
+            assert_eq!(mailboxes.len(), 1, "{address}");
+            assert_eq!(mailboxes[0].1, address);
+            let from = mail::mailboxes(message.from());
+            assert_eq!(from[0].1, "office@xn--bro-hoa.example", "{address}");
+        }
+        // Leave the Maildir as the bundled campaign's test expects it.
+        for file in ours(&maildir) {
+            std::fs::remove_file(&file)
+                .unwrap_or_else(|e| panic!("remove {}: {e}", file.display()));
+        }
+    }
+
+    /// This test's letters in the Maildir.
+    fn ours(maildir: &Path) -> Vec<PathBuf> {
+        super::maildir_files(maildir)
+            .into_iter()
+            .filter(|f| delivered_to(f).is_some())
+            .collect()
+    }
+
+    /// The Delivered-To of a file, when it is one of this test's addresses.
+    fn delivered_to(file: &Path) -> Option<String> {
+        let bytes = std::fs::read(file).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let to = text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| l.strip_prefix("Delivered-To: "))?
+            .trim()
+            .to_owned();
+        (to.ends_with("@attachments.example") || to.ends_with("@xn--bak-lua.example")).then_some(to)
+    }
+
+    /// Once `expected` of this test's letters are there and a moment has passed in which a
+    /// duplicate would have shown: (Delivered-To, bytes) of each.
+    fn wait_for(maildir: &Path, expected: usize) -> Vec<(String, Vec<u8>)> {
+        let deadline = Instant::now() + super::DELIVERY_TIMEOUT;
+        while ours(maildir).len() < expected {
+            assert!(
+                Instant::now() < deadline,
+                "Postfix delivered {} of {expected} letters",
+                ours(maildir).len()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let files = ours(maildir);
+        assert_eq!(files.len(), expected, "letters delivered");
+        files
+            .iter()
+            .map(|f| (delivered_to(f).unwrap(), std::fs::read(f).unwrap()))
+            .collect()
+    }
+}
