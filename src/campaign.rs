@@ -226,7 +226,10 @@ fn recipients_options(config: &Config, display: &Path) -> Result<RecipientsOptio
             )
         })?),
     };
-    Ok(RecipientsOptions { encoding })
+    Ok(RecipientsOptions {
+        encoding,
+        sheet: config.campaign.sheet.clone(),
+    })
 }
 
 #[cfg(test)]

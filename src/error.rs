@@ -21,10 +21,14 @@ pub const EXIT_STOPPED: u8 = 3;
 pub struct Location {
     /// The file, as the user named it (relative to the campaign folder where possible).
     pub file: PathBuf,
+    /// The sheet of a spreadsheet file.
+    pub sheet: Option<String>,
     /// The row as a spreadsheet numbers it (the header is row 1).
     pub row: Option<usize>,
     /// The column's header name.
     pub column: Option<String>,
+    /// The column's letter (C), for a spreadsheet file.
+    pub column_letter: Option<String>,
     /// A setting in envoi.toml, as `[section] key`.
     pub setting: Option<String>,
     /// A line in a text file (templates, config), 1-based.
@@ -51,6 +55,17 @@ impl Location {
         self
     }
 
+    pub fn sheet(mut self, sheet: impl Into<String>) -> Self {
+        self.sheet = Some(sheet.into());
+        self
+    }
+
+    /// A column as a spreadsheet names it: its letter and its header.
+    pub fn column_at(mut self, letter: impl Into<String>, column: impl Into<String>) -> Self {
+        self.column_letter = Some(letter.into());
+        self.column(column)
+    }
+
     /// A setting in envoi.toml: `setting("smtp", "port")` reads `[smtp] port`.
     pub fn setting(mut self, section: &str, key: &str) -> Self {
         self.setting = Some(if key.is_empty() {
@@ -75,11 +90,17 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, ", sheet \"{sheet}\"")?;
+        }
         if let Some(row) = self.row {
             write!(f, ", row {row}")?;
         }
-        if let Some(column) = &self.column {
-            write!(f, ", column \"{column}\"")?;
+        match (&self.column_letter, &self.column) {
+            (Some(letter), Some(column)) => write!(f, ", column {letter} \"{column}\"")?,
+            (None, Some(column)) => write!(f, ", column \"{column}\"")?,
+            (Some(letter), None) => write!(f, ", column {letter}")?,
+            (None, None) => {}
         }
         if let Some(setting) = &self.setting {
             write!(f, ", {setting}")?;
@@ -199,6 +220,14 @@ mod tests {
     fn location_reads_like_a_spreadsheet_reference() {
         let loc = Location::file("recipients.csv").row(7).column("email");
         assert_eq!(loc.to_string(), "recipients.csv, row 7, column \"email\"");
+        let loc = Location::file("addressees.xlsx")
+            .sheet("Addressees")
+            .row(7)
+            .column_at("C", "organisation");
+        assert_eq!(
+            loc.to_string(),
+            "addressees.xlsx, sheet \"Addressees\", row 7, column C \"organisation\""
+        );
         let loc = Location::file("templates/letter.hbs").line(3).col(12);
         assert_eq!(loc.to_string(), "templates/letter.hbs, line 3, column 12");
     }

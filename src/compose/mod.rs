@@ -131,9 +131,8 @@ struct RowProblems<'a> {
 
 impl RowProblems<'_> {
     fn at_column(&mut self, column: &str, message: String) {
-        let location = Location::file(&self.settings.recipients_display)
-            .row(self.recipient.row())
-            .column(column);
+        // As the file shows it: for a spreadsheet with its sheet and column letter.
+        let location = self.recipient.cell_location(column);
         self.problems.push(Problem::new(location, message));
     }
 

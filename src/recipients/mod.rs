@@ -14,7 +14,9 @@
 mod address;
 mod csv;
 mod encoding;
+mod ods_merges;
 mod rules;
+mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +26,9 @@ use std::sync::Arc;
 pub use self::encoding::encoding_for_label;
 
 use self::csv::CsvRows;
-use self::rules::{Layout, RowRules, is_blank_row};
+use self::rules::Cell;
+use self::rules::{Layout, Origin, RowRules, is_blank_row};
+use self::spreadsheet::SheetRows;
 use crate::error::{Error, Location, Problem};
 
 /// The most a cell may hold, in bytes of UTF-8. A name, a salutation or a paragraph for one
@@ -53,6 +57,22 @@ impl Recipient {
     pub fn get(&self, column: &str) -> Option<&str> {
         let index = self.layout.names.iter().position(|name| name == column)?;
         self.values.get(index).map(String::as_str)
+    }
+
+    /// Where this row is, as the spreadsheet shows it (file, sheet, row).
+    pub fn location(&self) -> Location {
+        self.layout.origin.row(self.row)
+    }
+
+    /// Where this row's cell under `column` is: for a spreadsheet with its column letter too.
+    pub fn cell_location(&self, column: &str) -> Location {
+        match self.layout.names.iter().position(|name| name == column) {
+            Some(index) => self
+                .layout
+                .origin
+                .cell(self.row, self.layout.positions[index], column),
+            None => self.location().column(column),
+        }
     }
 
     /// The `email` cell, trimmed; a valid address on every row the iterator accepts.
@@ -89,6 +109,39 @@ impl Recipient {
 pub struct RecipientsOptions {
     /// `encoding`: what a CSV file without a BOM is in, when it is not UTF-8.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// `sheet`: the sheet of a spreadsheet to read; default: the first.
+    pub sheet: Option<String>,
+}
+
+/// Where rows come from: CSV syntax or a spreadsheet's sheet.
+#[derive(Debug)]
+enum Source {
+    /// Boxed: the csv reader's buffers make it far larger than a sheet's rows.
+    Csv(Box<CsvRows>),
+    Sheet(SheetRows),
+}
+
+impl Source {
+    fn next_record(&mut self) -> std::io::Result<Option<usize>> {
+        match self {
+            Source::Csv(csv) => csv.next_record(),
+            Source::Sheet(sheet) => Ok(sheet.next_record()),
+        }
+    }
+
+    fn cells(&self) -> Vec<Cell<'_>> {
+        match self {
+            Source::Csv(csv) => csv.cells(),
+            Source::Sheet(sheet) => sheet.cells(),
+        }
+    }
+
+    fn lines(&self) -> usize {
+        match self {
+            Source::Csv(csv) => csv.lines(),
+            Source::Sheet(sheet) => sheet.lines(),
+        }
+    }
 }
 
 /// An open recipients file. Problems with the file as a whole come out of [`Recipients::open`];
@@ -96,7 +149,7 @@ pub struct RecipientsOptions {
 #[derive(Debug)]
 pub struct Recipients {
     display: std::path::PathBuf,
-    source: CsvRows,
+    source: Source,
     rules: RowRules,
     done: bool,
 }
@@ -114,8 +167,18 @@ impl Recipients {
         display: &Path,
         options: &RecipientsOptions,
     ) -> Result<Recipients, Error> {
-        let mut source = CsvRows::open(path, display, options.encoding)?;
-        let rules = read_header(&mut source, display)?;
+        let (mut source, origin) = if spreadsheet::is_spreadsheet(display) {
+            let sheet = SheetRows::open(path, display, options.sheet.as_deref())?;
+            let origin = Origin {
+                file: display.to_path_buf(),
+                sheet: Some(sheet.sheet().to_owned()),
+            };
+            (Source::Sheet(sheet), origin)
+        } else {
+            let csv = CsvRows::open(path, display, options.encoding)?;
+            (Source::Csv(Box::new(csv)), Origin::csv(display))
+        };
+        let rules = read_header(&mut source, origin)?;
         Ok(Recipients {
             display: display.to_path_buf(),
             source,
@@ -130,29 +193,46 @@ impl Recipients {
         self.rules.headers()
     }
 
-    /// The detected delimiter: `b','`, `b';'` or `b'\t'`.
-    pub fn delimiter(&self) -> u8 {
-        self.source.delimiter()
+    /// The detected delimiter of a CSV file: `b','`, `b';'` or `b'\t'`; `None` for a
+    /// spreadsheet.
+    pub fn delimiter(&self) -> Option<u8> {
+        match &self.source {
+            Source::Csv(csv) => Some(csv.delimiter()),
+            Source::Sheet(_) => None,
+        }
     }
 }
 
 /// Reads the header (the first row that is not blank) and sets up the row rules.
-fn read_header(source: &mut CsvRows, display: &Path) -> Result<RowRules, Error> {
+fn read_header(source: &mut Source, origin: Origin) -> Result<RowRules, Error> {
     loop {
         match source.next_record() {
             Ok(Some(row)) => {
                 let cells = source.cells();
                 if !is_blank_row(&cells) {
-                    return RowRules::from_header(display, row, &cells, source.lines());
+                    return RowRules::from_header(origin, row, &cells, source.lines());
                 }
             }
             Ok(None) => {
+                let what = if origin.sheet.is_some() {
+                    "sheet"
+                } else {
+                    "file"
+                };
                 return Err(Error::input(
-                    Location::file(display),
-                    "the file is empty: it needs a header row with at least an `email` column",
+                    origin.whole(),
+                    format!(
+                        "the {what} is empty: it needs a header row with at least an `email` column"
+                    ),
                 ));
             }
-            Err(e) => return Err(Error::io(display, "could not read the recipients file", e)),
+            Err(e) => {
+                return Err(Error::io(
+                    &origin.file,
+                    "could not read the recipients file",
+                    e,
+                ));
+            }
         }
     }
 }

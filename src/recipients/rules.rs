@@ -41,9 +41,50 @@ pub(super) fn is_blank_row(cells: &[Cell<'_>]) -> bool {
     cells.iter().all(Cell::is_blank)
 }
 
+/// Which file (and sheet) rows come from, to name places as the user sees them.
+#[derive(Debug, Clone)]
+pub(super) struct Origin {
+    pub(super) file: PathBuf,
+    /// The sheet of a spreadsheet; its messages name columns by letter too, as it shows them.
+    pub(super) sheet: Option<String>,
+}
+
+impl Origin {
+    pub(super) fn csv(file: &Path) -> Origin {
+        Origin {
+            file: file.to_path_buf(),
+            sheet: None,
+        }
+    }
+
+    /// The file (and sheet).
+    pub(super) fn whole(&self) -> Location {
+        let location = Location::file(&self.file);
+        match &self.sheet {
+            Some(sheet) => location.sheet(sheet),
+            None => location,
+        }
+    }
+
+    pub(super) fn row(&self, row: usize) -> Location {
+        self.whole().row(row)
+    }
+
+    /// The cell of `row` in the column at `position`, whose header is `name`.
+    pub(super) fn cell(&self, row: usize, position: usize, name: &str) -> Location {
+        match self.sheet {
+            Some(_) => self.row(row).column_at(column_letter(position), name),
+            None => self.row(row).column(name),
+        }
+    }
+}
+
 /// The columns of a recipients file that have a name, shared by every row.
 #[derive(Debug)]
 pub(super) struct Layout {
+    pub(super) origin: Origin,
+    /// The position of each named column in the row (0 is column A), aligned with `names`.
+    pub(super) positions: Vec<usize>,
     /// Header names in file order, trimmed; `email` (and `language`) normalised to lower case.
     pub(super) names: Vec<String>,
     /// Index of `email` in `names`.
@@ -71,7 +112,6 @@ impl AddressDigest {
 /// The header of a file, and what its rows so far have settled (the addresses already seen).
 #[derive(Debug)]
 pub(super) struct RowRules {
-    display: PathBuf,
     layout: Arc<Layout>,
     /// Header names by position, `""` for unnamed columns.
     raw_names: Vec<String>,
@@ -82,15 +122,15 @@ pub(super) struct RowRules {
 }
 
 impl RowRules {
-    /// Reads the header row (spreadsheet row `row`) of the file named `display`. `rows` is an
+    /// Reads the header row (spreadsheet row `row`) of the file `origin` names. `rows` is an
     /// upper bound on the number of data rows, to size the table of addresses seen.
     pub(super) fn from_header(
-        display: &Path,
+        origin: Origin,
         row: usize,
         cells: &[Cell<'_>],
         rows: usize,
     ) -> Result<RowRules, Error> {
-        let here = || Location::file(display).row(row);
+        let here = || origin.row(row);
         let mut raw_names = Vec::with_capacity(cells.len());
         for (position, cell) in cells.iter().enumerate() {
             let name = match cell {
@@ -123,18 +163,20 @@ impl RowRules {
             raw_names.push(name);
         }
 
-        let names: Vec<String> = raw_names
+        let (positions, names): (Vec<usize>, Vec<String>) = raw_names
             .iter()
-            .filter(|name| !name.is_empty())
-            .cloned()
-            .collect();
+            .enumerate()
+            .filter(|(_, name)| !name.is_empty())
+            .map(|(position, name)| (position, name.clone()))
+            .unzip();
         let Some(email) = names.iter().position(|name| name == "email") else {
             return Err(Error::input(here(), missing_email_message(&names)));
         };
         let language = names.iter().position(|name| name == "language");
         Ok(RowRules {
-            display: display.to_path_buf(),
             layout: Arc::new(Layout {
+                origin,
+                positions,
                 names,
                 email,
                 language,
@@ -152,8 +194,13 @@ impl RowRules {
         &self.layout.names
     }
 
-    fn location(&self) -> Location {
-        Location::file(&self.display)
+    fn location(&self, row: usize) -> Location {
+        self.layout.origin.row(row)
+    }
+
+    /// The cell of `row` in the column at `position`, named `name`.
+    fn cell(&self, row: usize, position: usize, name: &str) -> Location {
+        self.layout.origin.cell(row, position, name)
     }
 
     /// Checks one data row, found at spreadsheet row `row`.
@@ -170,7 +217,7 @@ impl RowRules {
             .map_or(0, |last| last + 1);
         if cells.len() < named_width {
             problems.push(Problem::new(
-                self.location().row(row),
+                self.location(row),
                 format!(
                     "this row has {} but the header has {named_width}; a cell is missing or two \
                      were merged: check the separators in this row",
@@ -191,7 +238,7 @@ impl RowRules {
             ) {
                 (Some(name), Cell::Text(text)) if text.len() > MAX_CELL_BYTES => {
                     problems.push(Problem::new(
-                        self.location().row(row).column(name.as_str()),
+                        self.cell(row, position, name),
                         format!(
                             "this cell holds {:.1} MB of text, more than the {} MB a cell may \
                              hold; shorten it in the spreadsheet (a long text belongs in a \
@@ -206,7 +253,7 @@ impl RowRules {
                 (Some(_), Cell::Text(text)) => values.push(text.trim().to_owned()),
                 (Some(name), Cell::Unreadable { what, .. }) => {
                     problems.push(Problem::new(
-                        self.location().row(row).column(name.as_str()),
+                        self.cell(row, position, name),
                         format!("this cell {what}"),
                     ));
                     readable[values.len()] = false;
@@ -215,7 +262,7 @@ impl RowRules {
                 (None, cell) if !stray_reported && !cell.is_blank() => {
                     stray_reported = true;
                     problems.push(Problem::new(
-                        self.location().row(row),
+                        self.location(row),
                         format!(
                             "column {letter} has no name in the header row but this row has {} \
                              in it; give column {letter} a name in row {} or empty the cell",
@@ -231,7 +278,7 @@ impl RowRules {
         // A short row (already reported) lacks its last cells.
         values.resize(layout.names.len(), String::new());
 
-        let email_location = || Location::file(&self.display).row(row).column("email");
+        let email_location = || self.cell(row, layout.positions[layout.email], "email");
         if readable[layout.email] {
             match check_email(&values[layout.email]) {
                 Err(message) => problems.push(Problem::new(email_location(), message)),
@@ -258,12 +305,13 @@ impl RowRules {
 
         let mut language = None;
         if let Some(index) = layout.language.filter(|&index| readable[index]) {
+            let position = layout.positions[index];
             let code = &values[index];
             if is_language_code(code) {
                 language = Some(code.to_ascii_lowercase());
             } else if !code.is_empty() {
                 problems.push(Problem::new(
-                    self.location().row(row).column("language"),
+                    self.cell(row, position, "language"),
                     format!(
                         "{} is not a language code; use a code such as fr, de or pt-BR, \
                          as in the template name letter.fr.hbs",

@@ -92,7 +92,7 @@ fn a_bom_is_not_part_of_the_first_header() {
         b"\xEF\xBB\xBF\"email\";name\n\"a@x.example\";Ann\n",
         |opened| {
             let mut recipients = opened.unwrap();
-            assert_eq!(recipients.delimiter(), b';');
+            assert_eq!(recipients.delimiter(), Some(b';'));
             assert_eq!(recipients.next().unwrap().unwrap().email(), "a@x.example");
         },
     );
@@ -106,7 +106,7 @@ fn detects_semicolon_and_tab() {
     ] {
         with_file(content.as_bytes(), |opened| {
             let mut recipients = opened.unwrap();
-            assert_eq!(recipients.delimiter(), delimiter);
+            assert_eq!(recipients.delimiter(), Some(delimiter));
             let row = recipients.next().unwrap().unwrap();
             assert_eq!(row.get("name"), Some("Ann, Jr."));
             assert_eq!(row.get("title"), Some("Dr"));
@@ -204,6 +204,7 @@ fn a_file_that_is_not_utf8_is_one_problem_naming_its_first_row() {
 fn a_declared_encoding_reads_the_file_and_must_not_contradict_it() {
     let options = RecipientsOptions {
         encoding: encoding_for_label("windows-1252"),
+        ..RecipientsOptions::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(NAME);
@@ -235,7 +236,7 @@ fn utf16_with_a_bom_is_read_as_excel_saves_unicode_text() {
     for bytes in [le, be] {
         with_file(&bytes, |opened| {
             let recipients = opened.unwrap();
-            assert_eq!(recipients.delimiter(), b'\t');
+            assert_eq!(recipients.delimiter(), Some(b'\t'));
             assert_eq!(recipients.headers(), ["email", "name", "organisation"]);
             let rows: Vec<_> = recipients.map(Result::unwrap).collect();
             assert_eq!((rows[0].row(), rows[0].get("name")), (2, Some("Əli")));

@@ -22,6 +22,7 @@ mod send_plan;
 mod signing;
 mod smtp_server;
 mod soak;
+mod spreadsheets;
 mod tls_trust;
 mod track;
 mod tracking_requests;
