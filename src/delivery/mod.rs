@@ -263,8 +263,11 @@ impl Shared<'_> {
         };
         match relay.connect() {
             Ok(s) => {
-                self.pool.connected(ticket);
+                // Counted before the pool opens to the other workers: one of them refused by the
+                // relay's limit in between would otherwise see no connection open and log a
+                // failed attempt instead of retiring.
                 slot.opened();
+                self.pool.connected(ticket);
                 if relay.tracking().dsn
                     && !s.capabilities().dsn
                     && !self.no_dsn_said.swap(true, Ordering::SeqCst)
