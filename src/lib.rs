@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod delivery_log;
 pub mod error;
 pub mod mailbox;
+pub mod locale;
 pub mod markdown;
 pub mod pipeline;
 pub mod recipients;

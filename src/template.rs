@@ -599,19 +599,14 @@ fn format_localized(
     format: &str,
     lang: Option<&str>,
 ) -> Result<String, RenderError> {
-    use chrono::Locale;
-    let locale = match lang.unwrap_or("en").to_ascii_lowercase().as_str() {
-        "fr" => Locale::fr_FR,
-        "de" => Locale::de_DE,
-        "es" => Locale::es_ES,
-        "it" => Locale::it_IT,
-        "ru" => Locale::ru_RU,
-        "az" => Locale::az_AZ,
-        "tr" => Locale::tr_TR,
-        "ar" => Locale::ar_SA,
-        "pt" => Locale::pt_PT,
-        _ => Locale::en_GB,
-    };
+    // Without lang=, British English; a language chrono has no locale for is a problem, not
+    // English in disguise.
+    let lang = lang.unwrap_or("en");
+    let locale = crate::locale::chrono_locale(lang).ok_or_else(|| {
+        RenderErrorReason::Other(format!(
+            "lang=\"{lang}\" is not a language envoi can write dates in; use a language code such as en, fr, fr-CA, az, ru or ar"
+        ))
+    })?;
     // An unknown code (`%Q`) makes chrono's Display fail, which `to_string` would turn into a
     // panic; writing reports it instead.
     let mut text = String::new();

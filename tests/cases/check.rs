@@ -77,7 +77,7 @@ fn a_template_problem_on_every_row_is_listed_once_with_a_count_and_row_problems_
 fn the_bundled_campaign_passes_check() {
     let check = run(envoi_in(bundled_campaign(), &["check"]));
     check.expect_code(0);
-    assert_eq!(check.stdout, "35 letters ready; no problems found\n");
+    assert_eq!(check.stdout, "36 letters ready; no problems found\n");
     assert_eq!(check.stderr, "");
 }
 
@@ -98,5 +98,5 @@ fn every_letter_of_the_bundled_campaign_renders() {
                 .is_some_and(|x| x == "eml")
         })
         .count();
-    assert_eq!(emls, 35);
+    assert_eq!(emls, 36);
 }

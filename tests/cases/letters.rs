@@ -4,7 +4,7 @@
 
 use crate::support::campaign::TestCampaign;
 use crate::support::mail::{self, Attached};
-use crate::support::run::fixtures;
+use crate::support::run::{bundled_campaign, envoi_in, fixtures, run};
 use crate::support::smtp_server::{ServerConfig, SmtpServer};
 
 /// preview never talks to the relay; this is only the port written into envoi.toml.
@@ -316,12 +316,12 @@ fn cell_values_are_escaped_in_html_and_exactly_as_typed_in_text_and_headers() {
     let html = mail::html(&message);
     assert!(
         html.contains(
-            "<p>To &lt;b&gt;Ombudsman &amp; Co&lt;/b&gt;: the <strong>statement</strong>.</p>"
+            "<p dir=\"auto\">To <span dir=\"auto\">&lt;b&gt;Ombudsman &amp; Co&lt;/b&gt;</span>: the <strong>statement</strong>.</p>"
         ),
         "{html}"
     );
     assert!(
-        html.contains("<p>**x** [a](javascript:x) &lt;script&gt;alert(1)&lt;/script&gt;</p>"),
+        html.contains("<p dir=\"auto\"><span dir=\"auto\">**x** [a](javascript:x) &lt;script&gt;alert(1)&lt;/script&gt;</span></p>"),
         "{html}"
     );
     for never in ["<b>Ombudsman", "<strong>x", "href=\"javascript", "<script>"] {
@@ -432,8 +432,18 @@ fn names_subjects_and_bodies_in_any_script_round_trip_exactly() {
             format!("{salutation},\n\n{body_line}\n")
         );
         let html = mail::html(&message);
-        assert!(html.contains(&format!("<p>{salutation},</p>")), "{html}");
-        assert!(html.contains(&format!("<p>{body_line}</p>")), "{html}");
+        let isolated = |value: &str| format!("<span dir=\"auto\">{value}</span>");
+        assert!(
+            html.contains(&format!("<p dir=\"auto\">{},</p>", isolated(salutation))),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                "<p dir=\"auto\">{} — ğ ş ı ö ü ç Ə ə İ.</p>",
+                isolated(name)
+            )),
+            "{html}"
+        );
     }
 }
 
@@ -570,6 +580,46 @@ fn a_regional_variant_falls_back_to_its_language_file_by_file_whatever_the_case(
     assert_eq!(mail::text(&brazil), "The statement in English.\n");
 }
 
+/// Compares `actual` with the golden file `name` under `tests/fixtures/`, or writes it when
+/// `BLESS` is set (after an intended change, `BLESS=1 cargo test --test main golden`).
+fn assert_golden(name: &str, actual: &str) {
+    let golden = fixtures().join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&golden, actual).unwrap();
+    }
+    assert_eq!(
+        actual,
+        std::fs::read_to_string(&golden).unwrap(),
+        "{name} (BLESS=1 to update it after an intended change)"
+    );
+}
+
+/// A statement with figures: a GFM table is an HTML `<table>` with the columns' alignment,
+/// and aligned columns in the text part (a value with a `|` stays in its cell).
+#[test]
+fn golden_a_table_in_both_parts() {
+    let campaign = TestCampaign::fixture("tables", NO_RELAY);
+    let message = mail::parse(&campaign.raw_letter(2)).into_owned();
+    assert_golden("tables/expected/letter.txt", &mail::text(&message));
+    assert_golden("tables/expected/letter.html", &mail::html(&message));
+}
+
+/// The bundled campaign's Arabic cover letter: right to left on `<html>` and on the letter,
+/// each paragraph and each value from recipients.csv in its own direction.
+#[test]
+fn golden_the_arabic_letter_is_set_right_to_left() {
+    let preview = run(envoi_in(
+        bundled_campaign(),
+        &["preview", "--format", "raw", "--row", "20"],
+    ));
+    preview.expect_code(0);
+    let message = mail::parse(&preview.stdout_bytes).into_owned();
+    let html = mail::html(&message);
+    assert!(html.contains("<html lang=\"ar\" dir=\"rtl\">"), "{html}");
+    assert!(html.contains("<div class=\"letter\" dir=\"rtl\""), "{html}");
+    assert_golden("golden/letter-ar.html", &html);
+}
+
 #[test]
 fn helpers_change_case_fill_empty_cells_and_write_dates_in_several_languages() {
     let campaign = TestCampaign::new();
@@ -610,6 +660,47 @@ fn helpers_change_case_fill_empty_cells_and_write_dates_in_several_languages() {
     assert!(
         mail::text(&message).contains("\n7 March 2025 / 7 mars 2025 / 07.03.2025\n"),
         "ENVOI_TODAY fixes today"
+    );
+}
+
+#[test]
+fn dates_are_written_in_every_language_chrono_knows_and_an_unknown_one_is_a_problem() {
+    let campaign = TestCampaign::new();
+    campaign
+        .file(
+            "recipients.csv",
+            "email,organisation,language\n\
+             a@coe.example,Council of Europe,ru\n\
+             b@coe.example,Council of Europe,fr-CA\n\
+             c@coe.example,Council of Europe,uk\n\
+             d@coe.example,Council of Europe,tlh\n",
+        )
+        .file(
+            "templates/letter.hbs",
+            "+++\nsubject = \"Statement\"\n+++\nDear colleagues,\n\n\
+             {{date \"%e %B %Y\" lang=language}} / {{date \"%B\" lang=\"ar\"}}\n",
+        );
+    // TestCampaign::envoi sets ENVOI_TODAY=2024-01-19, a Friday.
+    for (row, expected) in [
+        (2, "19 января 2024 / يناير"),
+        (3, "19 janvier 2024 / يناير"),
+        (4, "19 січня 2024 / يناير"),
+    ] {
+        let message = mail::parse(&campaign.raw_letter(row)).into_owned();
+        assert!(
+            mail::text(&message).contains(expected),
+            "row {row}: {}",
+            mail::text(&message)
+        );
+    }
+    let run = campaign.run(&["check"]);
+    run.expect_code(2);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains(
+            "templates/letter.hbs, line 6, column 1: lang=\"tlh\" is not a language envoi can write dates in; use a language code such as en, fr, fr-CA, az, ru or ar (rendering recipients.csv row 5)"
+        ),
+        "{said}"
     );
 }
 

@@ -2,46 +2,44 @@
 //!
 //! The letter body is Markdown written by the office; values from recipients.csv reach it
 //! through [`escape_literal`], so that a cell can never turn into markup, a link or a heading.
-//! Only CommonMark is enabled (no tables, footnotes or smart punctuation): what the author
-//! writes is what both parts show.
+//! CommonMark plus GFM tables (a statement with figures needs them); no footnotes or smart
+//! punctuation: what the author writes is what both parts show.
+//!
+//! [`escape_literal`] also wraps each value in Unicode isolates (FSI … PDI). The HTML part turns
+//! them into `<span dir="auto">`, so an Arabic name in an English letter (or an English name in
+//! an Arabic one) keeps its own direction; the text part drops them.
 
-use pulldown_cmark::{Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html};
+use pulldown_cmark::{Event, Options, Parser};
 
-/// Typography for a formal letter. Clients that drop `<style>` still get the inline style of
-/// the letter's `<div>`, which carries the essentials.
-const LETTER_CSS: &str = "\
-body { margin: 0; padding: 0; background: #ffffff; }
-.letter h1, .letter h2, .letter h3 { line-height: 1.3; margin: 1.5em 0 0.75em; }
-.letter h1 { font-size: 1.3em; }
-.letter h2 { font-size: 1.15em; }
-.letter h3, .letter h4, .letter h5, .letter h6 { font-size: 1em; }
-.letter p { margin: 0 0 1em; }
-.letter blockquote { margin: 0 0 1em; padding-left: 1em; border-left: 3px solid #c8c8c8; }
-.letter pre, .letter code { font-family: Consolas, \"Courier New\", monospace; font-size: 0.9em; }
-.letter pre { white-space: pre-wrap; }
-.letter hr { border: 0; border-top: 1px solid #c8c8c8; margin: 2em 0; }
-.letter a { color: #1f4e8c; }
-";
+mod direction;
+mod html;
+mod table;
+mod text;
 
-/// The essentials, inline on the letter's container.
-const LETTER_STYLE: &str = "font-family: Georgia, 'Times New Roman', Times, serif; \
-font-size: 12pt; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; \
-padding: 2em 1em; text-align: left;";
+pub use direction::is_right_to_left;
+use text::TextWriter;
 
-/// The length of the line that stands for a horizontal rule in the text part.
-const RULE_WIDTH: usize = 24;
+/// Opens a value from recipients.csv in the Markdown (U+2068 FIRST STRONG ISOLATE).
+const VALUE_START: char = '\u{2068}';
+/// Closes it (U+2069 POP DIRECTIONAL ISOLATE).
+const VALUE_END: char = '\u{2069}';
+
+/// The text part is wrapped nowhere but in headings, whose underline would otherwise run to
+/// the heading's full length (150 `=` for the bundled statement's title).
+const TEXT_WIDTH: usize = 72;
 
 fn parser(markdown: &str) -> Parser<'_> {
-    Parser::new_ext(markdown, Options::empty())
+    Parser::new_ext(markdown, Options::ENABLE_TABLES)
 }
 
 /// The HTML part: a complete, self-contained HTML document (UTF-8 meta, `lang` attribute,
 /// a little inline CSS suited to a formal letter: serif, max-width ~40em, readable line height).
 ///
 /// `title` is HTML-escaped; `lang` is used only if it looks like a language tag (letters,
-/// digits and `-`), and is otherwise left out.
+/// digits and `-`), and is otherwise left out. A right-to-left language
+/// ([`is_right_to_left`]) sets the whole letter right to left.
 pub fn to_html_document(markdown: &str, title: &str, lang: Option<&str>) -> String {
-    html_document(&to_html_fragment(markdown), title, lang)
+    html::document(&to_html_fragment(markdown), title, lang)
 }
 
 /// Both parts of a letter from one parse of its Markdown: `(to_text, to_html_document)`.
@@ -56,49 +54,22 @@ pub fn to_text_and_html_document(
     for event in events.iter().cloned() {
         writer.event(event);
     }
-    let mut fragment = String::with_capacity(markdown.len() + markdown.len() / 2);
-    html::push_html(&mut fragment, events.into_iter());
-    (writer.finish(), html_document(&fragment, title, lang))
-}
-
-/// The document around a rendered fragment.
-fn html_document(fragment: &str, title: &str, lang: Option<&str>) -> String {
-    let lang_attr = match lang {
-        Some(lang) if is_language_tag(lang) => format!(" lang=\"{}\"", escape_html(lang)),
-        _ => String::new(),
-    };
-    format!(
-        "<!DOCTYPE html>\n\
-         <html{lang_attr}>\n\
-         <head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n\
-         <style>\n{LETTER_CSS}</style>\n\
-         </head>\n\
-         <body>\n\
-         <div class=\"letter\" style=\"{LETTER_STYLE}\">\n\
-         {fragment}\
-         </div>\n\
-         </body>\n\
-         </html>\n",
-        title = escape_html(title),
-    )
+    let fragment = html::fragment(events.into_iter(), markdown.len());
+    (writer.finish(), html::document(&fragment, title, lang))
 }
 
 /// Just the rendered fragment (used by the preview index).
 pub fn to_html_fragment(markdown: &str) -> String {
-    let mut out = String::with_capacity(markdown.len() + markdown.len() / 2);
-    html::push_html(&mut out, parser(markdown));
-    out
+    html::fragment(parser(markdown), markdown.len())
 }
 
 /// The text/plain part: readable plain text, no Markdown punctuation left over.
 ///
 /// Paragraphs are separated by one blank line, headings are underlined (`=` for level 1,
-/// `-` below), links become `text <url>`, lists use `- ` and `1. ` indented two spaces per
-/// level, block quotes `> `; line breaks, code and raw HTML are kept as written. The result
-/// uses `\n`, has no trailing spaces and ends with exactly one `\n`.
+/// `-` below) and wrapped at 72 columns, links become `text <url>`, lists use `- ` and `1. `
+/// indented two spaces per level, block quotes `> `, tables are aligned columns; line breaks,
+/// code and raw HTML are kept as written. The result uses `\n`, has no trailing spaces and
+/// ends with exactly one `\n`.
 pub fn to_text(markdown: &str) -> String {
     let mut writer = TextWriter::default();
     for event in parser(markdown) {
@@ -110,15 +81,22 @@ pub fn to_text(markdown: &str) -> String {
 /// Escape a value so that Markdown renders it as literal text.
 ///
 /// Every ASCII punctuation character is backslash-escaped (CommonMark allows that for all
-/// of them), so no cell can open emphasis, a link, raw HTML, an entity or a list. Line breaks
-/// in the value become hard line breaks with the following indentation dropped, so a
-/// multi-line cell keeps its lines but can never start a heading, a code block or a new
-/// paragraph. Surrounding whitespace is dropped (it could otherwise make an indented code
-/// block or a hard break). Backslash escapes are not processed inside code spans, so a value
-/// placed between backticks in a template shows its backslashes.
+/// of them), so no cell can open emphasis, a link, raw HTML, an entity, a list or a table
+/// cell. Line breaks in the value become hard line breaks with the following indentation
+/// dropped, so a multi-line cell keeps its lines but can never start a heading, a code block
+/// or a new paragraph. Surrounding whitespace is dropped (it could otherwise make an indented
+/// code block or a hard break). Backslash escapes are not processed inside code spans, so a
+/// value placed between backticks in a template shows its backslashes.
+///
+/// A non-empty value is wrapped in FSI … PDI (see the module comment); isolates inside the
+/// value itself are dropped, so the markers always pair up.
 pub fn escape_literal(value: &str) -> String {
     let value = value.trim();
-    let mut out = String::with_capacity(value.len() + value.len() / 4);
+    if value.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(value.len() + value.len() / 4 + 6);
+    out.push(VALUE_START);
     let mut chars = value.chars().peekable();
     let mut after_break = false;
     while let Some(c) = chars.next() {
@@ -131,6 +109,7 @@ pub fn escape_literal(value: &str) -> String {
                 after_break = true;
             }
             ' ' | '\t' if after_break => {}
+            VALUE_START | VALUE_END => {}
             c => {
                 after_break = false;
                 if c.is_ascii_punctuation() {
@@ -140,7 +119,17 @@ pub fn escape_literal(value: &str) -> String {
             }
         }
     }
+    out.push(VALUE_END);
     out
+}
+
+/// `text` without the markers of CSV values.
+fn without_value_marks(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([VALUE_START, VALUE_END]) {
+        text.replace([VALUE_START, VALUE_END], "").into()
+    } else {
+        text.into()
+    }
 }
 
 /// Whether `lang` is safe and plausible as an HTML `lang` value (`en`, `fr`, `az-Latn`).
@@ -166,360 +155,18 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// What separates the next piece of content from what is already written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-enum Sep {
-    /// Continue on the current line.
-    #[default]
-    None,
-    /// Start a new line.
-    Newline,
-    /// Leave one blank line.
-    Blank,
-}
-
-/// A block that prefixes each of its lines: a block quote (`> `) or a list item (its marker on
-/// the first line, two spaces on the others).
-#[derive(Debug)]
-struct Container {
-    kind: ContainerKind,
-    /// The marker for the first line, until it is written.
-    marker: Option<String>,
-    /// Whether a line of this container has been written (blank separator lines only carry
-    /// the prefixes of containers that have started).
-    started: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContainerKind {
-    Quote,
-    Item,
-}
-
-impl ContainerKind {
-    /// The prefix of a line that does not carry the container's marker.
-    fn indent(self) -> &'static str {
-        match self {
-            ContainerKind::Quote => "> ",
-            ContainerKind::Item => "  ",
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ListState {
-    /// The next number of an ordered list.
-    next: Option<u64>,
-    /// A loose list (its items hold paragraphs) separates items by a blank line.
-    loose: bool,
-    /// Whether an item of this list has begun (the first one is separated by the list itself).
-    has_items: bool,
-}
-
-/// A link or image being written: where its text starts, and where it points.
-#[derive(Debug)]
-struct OpenLink {
-    start: usize,
-    url: String,
-    link_type: LinkType,
-}
-
-/// Renders the event stream as plain text. Separation between blocks is requested when a
-/// block starts or ends and written lazily before the next content, so that empty
-/// separators never pile up and a container's first block sits right after its marker.
-#[derive(Debug)]
-struct TextWriter {
-    out: String,
-    containers: Vec<Container>,
-    lists: Vec<ListState>,
-    links: Vec<OpenLink>,
-    /// Heading level and where its text starts.
-    heading: Option<(HeadingLevel, usize)>,
-    pending: Sep,
-    /// At the start of a line whose prefixes are not written yet.
-    line_start: bool,
-    /// A container has just opened and holds nothing yet: its first block needs no separation.
-    fresh: bool,
-}
-
-impl Default for TextWriter {
-    fn default() -> Self {
-        TextWriter {
-            out: String::new(),
-            containers: Vec::new(),
-            lists: Vec::new(),
-            links: Vec::new(),
-            heading: None,
-            pending: Sep::None,
-            line_start: true,
-            fresh: false,
-        }
-    }
-}
-
-impl TextWriter {
-    /// Whether the innermost container is a list item (its blocks are the item's own).
-    fn in_item(&self) -> bool {
-        self.containers
-            .last()
-            .is_some_and(|c| c.kind == ContainerKind::Item)
-    }
-
-    fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Start(tag) => self.start(tag),
-            Event::End(tag) => self.end(tag),
-            Event::Text(text)
-            | Event::Code(text)
-            | Event::Html(text)
-            | Event::InlineHtml(text)
-            | Event::InlineMath(text)
-            | Event::DisplayMath(text) => self.write_text(&text),
-            Event::SoftBreak | Event::HardBreak => self.line_break(),
-            Event::Rule => {
-                self.request(Sep::Blank);
-                self.begin_content();
-                self.out.push_str(&"-".repeat(RULE_WIDTH));
-                self.request(Sep::Newline);
-            }
-            Event::FootnoteReference(label) => self.write_text(&format!("[{label}]")),
-            Event::TaskListMarker(done) => self.write_text(if done { "[x] " } else { "[ ] " }),
-        }
-    }
-
-    fn start(&mut self, tag: Tag<'_>) {
-        match tag {
-            Tag::Paragraph => {
-                // A paragraph directly inside an item makes its list loose.
-                if self.in_item()
-                    && let Some(list) = self.lists.last_mut()
-                {
-                    list.loose = true;
-                }
-                self.request(Sep::Blank);
-            }
-            Tag::Heading { level, .. } => {
-                self.request(Sep::Blank);
-                self.begin_content();
-                self.heading = Some((level, self.out.len()));
-            }
-            Tag::BlockQuote(_) => {
-                self.request(Sep::Blank);
-                self.open_container(ContainerKind::Quote, None);
-            }
-            Tag::CodeBlock(_) | Tag::HtmlBlock => self.request(Sep::Blank),
-            Tag::List(start) => {
-                // A list inside a tight item follows its text on the next line.
-                let in_tight_item = self.in_item() && self.lists.last().is_some_and(|l| !l.loose);
-                self.request(if in_tight_item {
-                    Sep::Newline
-                } else {
-                    Sep::Blank
-                });
-                self.lists.push(ListState {
-                    next: start,
-                    loose: false,
-                    has_items: false,
-                });
-            }
-            Tag::Item => {
-                let (marker, sep) = match self.lists.last_mut() {
-                    Some(list) => {
-                        let marker = match list.next.as_mut() {
-                            Some(n) => {
-                                let marker = format!("{n}. ");
-                                *n += 1;
-                                marker
-                            }
-                            None => "- ".to_string(),
-                        };
-                        let sep = match (list.has_items, list.loose) {
-                            (false, _) => Sep::None,
-                            (true, false) => Sep::Newline,
-                            (true, true) => Sep::Blank,
-                        };
-                        list.has_items = true;
-                        (marker, sep)
-                    }
-                    None => ("- ".to_string(), Sep::Newline),
-                };
-                self.request(sep);
-                self.open_container(ContainerKind::Item, Some(marker));
-            }
-            Tag::Link {
-                link_type,
-                dest_url,
-                ..
-            }
-            | Tag::Image {
-                link_type,
-                dest_url,
-                ..
-            } => {
-                self.begin_content();
-                self.links.push(OpenLink {
-                    start: self.out.len(),
-                    url: dest_url.into_string(),
-                    link_type,
-                });
-            }
-            // Emphasis and the extensions left disabled carry no text of their own.
-            _ => {}
-        }
-    }
-
-    fn end(&mut self, tag: TagEnd) {
-        match tag {
-            TagEnd::Paragraph | TagEnd::CodeBlock | TagEnd::HtmlBlock => self.request(Sep::Newline),
-            TagEnd::Heading(_) => {
-                if let Some((level, start)) = self.heading.take() {
-                    self.underline(level, start);
-                }
-                self.request(Sep::Newline);
-            }
-            TagEnd::BlockQuote(_) | TagEnd::Item => {
-                // An empty item still shows its marker.
-                if self.containers.last().is_some_and(|c| c.marker.is_some()) {
-                    self.begin_content();
-                }
-                self.containers.pop();
-                self.fresh = false;
-                self.request(Sep::Newline);
-            }
-            TagEnd::List(_) => {
-                self.lists.pop();
-                self.request(Sep::Newline);
-            }
-            TagEnd::Link | TagEnd::Image => {
-                if let Some(link) = self.links.pop() {
-                    self.finish_link(link);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// `text <url>`, or just one of them when the other adds nothing.
-    fn finish_link(&mut self, link: OpenLink) {
-        let text = &self.out[link.start..];
-        let url = link.url.as_str();
-        let redundant = matches!(link.link_type, LinkType::Autolink | LinkType::Email)
-            || text == url
-            || url.is_empty();
-        if text.is_empty() {
-            self.out.push_str(url);
-        } else if !redundant {
-            self.out.push_str(" <");
-            self.out.push_str(url);
-            self.out.push('>');
-        }
-    }
-
-    /// A line of `=` (level 1) or `-` as long as the heading's longest line, in characters.
-    fn underline(&mut self, level: HeadingLevel, start: usize) {
-        let width = self.out[start..]
-            .lines()
-            .map(|line| line.chars().count())
-            .max()
-            .unwrap_or(0);
-        if width == 0 {
-            return;
-        }
-        let rule = if level == HeadingLevel::H1 { '=' } else { '-' };
-        self.line_break();
-        self.begin_content();
-        self.out.extend(std::iter::repeat_n(rule, width));
-    }
-
-    fn open_container(&mut self, kind: ContainerKind, marker: Option<String>) {
-        self.containers.push(Container {
-            kind,
-            marker,
-            started: false,
-        });
-        self.fresh = true;
-    }
-
-    /// Asks for at least `sep` before the next content, unless a container has just opened.
-    fn request(&mut self, sep: Sep) {
-        if !self.fresh {
-            self.pending = self.pending.max(sep);
-        }
-    }
-
-    fn line_break(&mut self) {
-        self.out.push('\n');
-        self.line_start = true;
-    }
-
-    /// Writes any pending separation and the current line's prefixes.
-    fn begin_content(&mut self) {
-        let sep = std::mem::take(&mut self.pending);
-        if !self.out.is_empty() && sep != Sep::None {
-            if !self.line_start {
-                self.line_break();
-            }
-            if sep == Sep::Blank {
-                for container in self.containers.iter().filter(|c| c.started) {
-                    self.out.push_str(container.kind.indent());
-                }
-                self.line_break();
-            }
-        }
-        if self.line_start {
-            for container in &mut self.containers {
-                match container.marker.take() {
-                    Some(marker) => self.out.push_str(&marker),
-                    None => self.out.push_str(container.kind.indent()),
-                }
-                container.started = true;
-            }
-            self.line_start = false;
-        }
-        self.fresh = false;
-    }
-
-    /// Writes text that may span lines (code and HTML blocks), prefixing every line.
-    fn write_text(&mut self, text: &str) {
-        let mut lines = text.split('\n').peekable();
-        while let Some(line) = lines.next() {
-            let last = lines.peek().is_none();
-            if last && line.is_empty() {
-                break;
-            }
-            self.begin_content();
-            self.out.push_str(line);
-            if !last {
-                self.line_break();
-            }
-        }
-    }
-
-    /// Trailing spaces removed from every line, exactly one final newline.
-    fn finish(self) -> String {
-        let mut text = String::with_capacity(self.out.len() + 1);
-        for line in self.out.lines() {
-            text.push_str(line.trim_end_matches([' ', '\t']));
-            text.push('\n');
-        }
-        let trimmed_len = text.trim_end_matches('\n').len();
-        text.truncate(trimmed_len);
-        text.push('\n');
-        text
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::text::RULE_WIDTH;
     use super::*;
     use proptest::prelude::*;
 
     #[test]
     fn one_parse_gives_both_parts_exactly() {
         let bundled = concat!(
-            include_str!("../templates/letter.fr.hbs"),
+            include_str!("../../templates/letter.fr.hbs"),
             "\n",
-            include_str!("../templates/statement.md"),
+            include_str!("../../templates/statement.md"),
             "\n# Heading\n\n1. one\n2. [two](https://x.example)\n\n> quoted `code`\n\n---\n"
         );
         for lang in [None, Some("fr"), Some("bad\"tag")] {
@@ -727,10 +374,10 @@ mod tests {
     }
 
     #[test]
-    fn fragment_is_commonmark_html() {
+    fn fragment_is_commonmark_html_with_each_block_in_its_own_direction() {
         assert_eq!(
-            to_html_fragment("# Title\n\nHello *world*, [UN](https://un.example)."),
-            "<h1>Title</h1>\n<p>Hello <em>world</em>, <a href=\"https://un.example\">UN</a>.</p>\n"
+            to_html_fragment("# Title\n\nHello *world*, [UN](https://un.example).\n\n- a\n- b"),
+            "<h1 dir=\"auto\">Title</h1>\n<p dir=\"auto\">Hello <em>world</em>, <a href=\"https://un.example\">UN</a>.</p>\n<ul>\n<li dir=\"auto\">a</li>\n<li dir=\"auto\">b</li>\n</ul>\n"
         );
     }
 
@@ -811,7 +458,12 @@ mod tests {
         for tag in ["<h1", "<h2", "<pre", "<ul", "<ol", "<blockquote", "<hr"] {
             assert!(!html.contains(tag), "{tag} in {html}");
         }
-        assert!(html.starts_with("<p>Dear Office<br />\n# Heading<br />\n<br />\ncode<br />"));
+        assert!(
+            html.starts_with(
+                "<p dir=\"auto\">Dear <span dir=\"auto\">Office<br />\n# Heading<br />\n<br />\ncode<br />"
+            ),
+            "{html}"
+        );
         let text = to_text(&body);
         assert!(
             text.starts_with(
@@ -823,10 +475,123 @@ mod tests {
 
     #[test]
     fn escape_literal_handles_line_endings_and_surrounding_space() {
-        assert_eq!(escape_literal("  a\r\nb\rc\n  "), "a\\\nb\\\nc");
-        assert_eq!(escape_literal("O'Reilly"), "O\\'Reilly");
-        assert_eq!(escape_literal("Pejčinović Burić"), "Pejčinović Burić");
-        assert_eq!(escape_literal("a\\b"), "a\\\\b");
+        let isolated = |s: &str| format!("\u{2068}{s}\u{2069}");
+        assert_eq!(escape_literal("  a\r\nb\rc\n  "), isolated("a\\\nb\\\nc"));
+        assert_eq!(escape_literal("O'Reilly"), isolated("O\\'Reilly"));
+        assert_eq!(
+            escape_literal("Pejčinović Burić"),
+            isolated("Pejčinović Burić")
+        );
+        assert_eq!(escape_literal("a\\b"), isolated("a\\\\b"));
+        // An empty cell adds nothing, and isolates typed in a cell cannot unbalance the span.
+        assert_eq!(escape_literal("  "), "");
+        assert_eq!(escape_literal("\u{2069}x\u{2068}"), isolated("x"));
+    }
+
+    const FIGURES: &str = "\
+| Victims  | Number |  Note  |
+|:---------|-------:|:------:|
+| Killed   |    150 | Baku   |
+| Injured  |    744 |        |
+| Detained |    841 | عربي   |
+";
+
+    #[test]
+    fn a_table_is_aligned_text_in_the_text_part() {
+        assert_eq!(
+            to_text(&format!("Figures:\n\n{FIGURES}\nEnd.")),
+            "Figures:\n\n\
+             Victims   Number  Note\n\
+             --------  ------  ----\n\
+             Killed       150  Baku\n\
+             Injured      744\n\
+             Detained     841  عربي\n\
+             \nEnd.\n"
+        );
+        // Widths are display columns: a wide character takes two.
+        assert_eq!(
+            to_text("| a | b |\n|---|---|\n| 文字 | x |\n| y | z |"),
+            "a     b\n----  -\n文字  x\ny     z\n"
+        );
+        // Inside a quote every line carries the prefix.
+        assert_eq!(
+            to_text("> | a | b |\n> |---|---|\n> | 1 | 2 |"),
+            "> a  b\n> -  -\n> 1  2\n"
+        );
+    }
+
+    #[test]
+    fn a_table_is_an_html_table() {
+        let html = to_html_fragment(FIGURES);
+        assert!(
+            html.starts_with("<table><thead><tr><th style=\"text-align: left\">Victims</th>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td style=\"text-align: right\">150</td>"),
+            "{html}"
+        );
+        // A value with a | stays in its cell.
+        let row = format!("| a | b |\n|---|---|\n| {} | x |", escape_literal("1 | 2"));
+        assert!(
+            to_html_fragment(&row).contains("<td><span dir=\"auto\">1 | 2</span></td><td>x</td>")
+        );
+    }
+
+    #[test]
+    fn long_headings_wrap_and_the_underline_fits_the_longest_line() {
+        let heading = "word ".repeat(28);
+        let text = to_text(&format!("# {heading}\n\nText."));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].len(), 69, "{text}");
+        assert_eq!(lines[2], "=".repeat(69));
+        assert!(
+            lines[1].len() <= 72 && lines[2].chars().all(|c| c == '='),
+            "{text}"
+        );
+        assert_eq!(lines[3], "");
+        // Underlines measure display columns and ignore the markers of CSV values.
+        let value = escape_literal("文字");
+        assert_eq!(to_text(&format!("## {value}")), "文字\n----\n");
+    }
+
+    #[test]
+    fn a_right_to_left_letter_says_so_on_html_and_on_the_letter() {
+        let doc = to_html_document("نص.", "موضوع", Some("ar"));
+        assert!(doc.contains("<html lang=\"ar\" dir=\"rtl\">"), "{doc}");
+        assert!(
+            doc.contains("<div class=\"letter\" dir=\"rtl\" style=\""),
+            "{doc}"
+        );
+        assert!(doc.contains("text-align: right;"), "{doc}");
+        assert!(!doc.contains("text-align: left"), "{doc}");
+        let doc = to_html_document("Text.", "Subject", Some("fr"));
+        assert!(
+            doc.contains("<html lang=\"fr\">") && doc.contains("<div class=\"letter\" style="),
+            "{doc}"
+        );
+        assert!(doc.contains("text-align: left;"), "{doc}");
+    }
+
+    #[test]
+    fn values_get_their_own_direction_where_markup_can_hold_it() {
+        let name = escape_literal("حسين إبراهيم طه");
+        let slug = escape_literal("oic-ar");
+        let html = to_html_fragment(&format!(
+            "Dear {name},\n\n[{name}](https://x.example/{slug}) `{name}` ![{name}](a.png)"
+        ));
+        assert!(
+            html.starts_with("<p dir=\"auto\">Dear <span dir=\"auto\">حسين إبراهيم طه</span>,</p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"https://x.example/oic-ar\"><span dir=\"auto\">"),
+            "{html}"
+        );
+        assert!(html.contains("<code>حسين إبراهيم طه</code>"), "{html}");
+        assert!(html.contains("alt=\"حسين إبراهيم طه\""), "{html}");
+        assert!(!html.contains(['\u{2068}', '\u{2069}']), "{html}");
+        assert!(!to_text(&format!("# {name}\n\n{name}")).contains(['\u{2068}', '\u{2069}']));
     }
 
     proptest! {
@@ -838,8 +603,8 @@ mod tests {
             prop_assert_eq!(to_text(&escaped), format!("{value}\n"));
             let html = to_html_fragment(&escaped);
             let inner = html
-                .strip_prefix("<p>")
-                .and_then(|h| h.strip_suffix("</p>\n"))
+                .strip_prefix("<p dir=\"auto\"><span dir=\"auto\">")
+                .and_then(|h| h.strip_suffix("</span></p>\n"))
                 .expect("a single paragraph");
             let unescaped = inner
                 .replace("&lt;", "<")
@@ -854,16 +619,18 @@ mod tests {
     /// of 19 January 2024 is there, whole, with the signature block and date.
     #[test]
     fn bundled_statement_renders_every_paragraph() {
-        let source = include_str!("../templates/statement.md");
+        let source = include_str!("../../templates/statement.md");
         assert!(
             !source.contains("{{"),
             "the statement is a Handlebars partial"
         );
         let text = to_text(source);
-        let title = "Statement by the Commissioner for Human Rights (Ombudsman) of the \
-                     Republic of Azerbaijan regarding the 34th anniversary of the January 20, \
+        // Wrapped at 72 columns, so that its underline is not 150 `=` long.
+        let title = "Statement by the Commissioner for Human Rights (Ombudsman) of the\n\
+                     Republic of Azerbaijan regarding the 34th anniversary of the January 20,\n\
                      1990 Tragedy";
-        let underline = "=".repeat(title.chars().count());
+        let underline = "=".repeat(title.lines().map(|l| l.chars().count()).max().unwrap());
+        assert!(underline.len() <= 72);
         assert!(
             text.starts_with(&format!("{title}\n{underline}\n\n")),
             "{text}"
