@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::campaign::{CampaignPaths, DEFAULT_CONFIG, DEFAULT_LOG, DEFAULT_TEMPLATE};
+use crate::campaign::{CampaignPaths, DEFAULT_LOG};
 use crate::commands::{self, Outcome};
 use crate::config::SmtpOverrides;
 use crate::error::Error;
@@ -18,43 +18,116 @@ use crate::error::Error;
 #[derive(Debug, Parser)]
 #[command(name = "envoi", version, max_term_width = 100)]
 pub struct Cli {
+    /// The campaign folder
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Campaign files and relay options given before the command (`envoi --config x check`),
+    /// as SPEC's global options allow; a value given after the command wins. Not global, so
+    /// that the help of `init` and `report` does not list them.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub files: CampaignFiles,
+    #[command(flatten)]
+    pub relay: RelayArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+/// Where a command finds the campaign and its relay: what every command receives, whichever
+/// of these options it lets the user set (the others keep their defaults).
+#[derive(Debug, Clone)]
 pub struct GlobalArgs {
-    /// The campaign folder
-    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
-    /// The configuration file, relative to --dir
-    #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// The recipients file (.csv, .xlsx, .xls or .ods), relative to --dir [default: recipients
-    /// under [campaign] in envoi.toml, else recipients.csv]
-    #[arg(long, global = true, value_name = "FILE")]
+    /// `None`: `recipients` under `[campaign]` in envoi.toml, else `recipients.csv`.
     pub recipients: Option<PathBuf>,
-    /// The letter template, relative to --dir
-    #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_TEMPLATE)]
     pub template: PathBuf,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub security: Option<String>,
+    pub smtp_user: Option<String>,
+}
+
+/// The campaign's files, for the commands that read them. Each command lists only the
+/// options it uses, so these are the subcommand's own, not global ones.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Campaign files (relative to --dir)")]
+pub struct CampaignFiles {
+    // No clap defaults, so that a value given before the command can stand; the defaults are
+    // in the help text instead.
+    /// The configuration file [default: envoi.toml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The recipients file (.csv, .xlsx, .xls or .ods) [default: recipients under [campaign]
+    /// in envoi.toml, else recipients.csv]
+    #[arg(long, value_name = "FILE")]
+    pub recipients: Option<PathBuf>,
+    /// The letter template [default: templates/letter.hbs]
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+}
+
+/// The relay settings a command line may override, for the commands that talk to the relay.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Relay (overrides [smtp] in envoi.toml)")]
+pub struct RelayArgs {
     /// SMTP relay host (overrides [smtp] host)
-    #[arg(long, global = true, env = "ENVOI_SMTP_HOST", value_name = "HOST")]
+    #[arg(long, env = "ENVOI_SMTP_HOST", value_name = "HOST")]
     pub smtp_host: Option<String>,
     /// SMTP relay port (overrides [smtp] port)
-    #[arg(long, global = true, env = "ENVOI_SMTP_PORT", value_name = "PORT")]
+    #[arg(long, env = "ENVOI_SMTP_PORT", value_name = "PORT")]
     pub smtp_port: Option<u16>,
     /// tls, starttls or none (overrides [smtp] security)
-    #[arg(long, global = true, env = "ENVOI_SMTP_SECURITY", value_name = "MODE")]
+    #[arg(long, env = "ENVOI_SMTP_SECURITY", value_name = "MODE")]
     pub security: Option<String>,
     /// SMTP user name (overrides [smtp] username); the password comes from ENVOI_SMTP_PASSWORD
     /// or password_command, never from a flag
-    #[arg(long, global = true, env = "ENVOI_SMTP_USER", value_name = "USER")]
+    #[arg(long, env = "ENVOI_SMTP_USER", value_name = "USER")]
     pub smtp_user: Option<String>,
 }
 
 impl GlobalArgs {
+    /// The campaign in `dir`, with the files and relay the command line named, after the
+    /// command or before it (defaults for what it did not name).
+    pub fn new(
+        dir: PathBuf,
+        before: (&CampaignFiles, &RelayArgs),
+        files: Option<&CampaignFiles>,
+        relay: Option<&RelayArgs>,
+    ) -> Self {
+        let (before_files, before_relay) = before;
+        let paths = CampaignPaths::default();
+        let pick = |after: Option<&PathBuf>, before: &Option<PathBuf>, default: PathBuf| {
+            after.or(before.as_ref()).cloned().unwrap_or(default)
+        };
+        GlobalArgs {
+            dir,
+            config: pick(
+                files.and_then(|f| f.config.as_ref()),
+                &before_files.config,
+                paths.config,
+            ),
+            recipients: files
+                .and_then(|f| f.recipients.clone())
+                .or_else(|| before_files.recipients.clone())
+                .or(paths.recipients),
+            template: pick(
+                files.and_then(|f| f.template.as_ref()),
+                &before_files.template,
+                paths.template,
+            ),
+            smtp_host: relay
+                .and_then(|r| r.smtp_host.clone())
+                .or_else(|| before_relay.smtp_host.clone()),
+            smtp_port: relay.and_then(|r| r.smtp_port).or(before_relay.smtp_port),
+            security: relay
+                .and_then(|r| r.security.clone())
+                .or_else(|| before_relay.security.clone()),
+            smtp_user: relay
+                .and_then(|r| r.smtp_user.clone())
+                .or_else(|| before_relay.smtp_user.clone()),
+        }
+    }
+
     pub fn campaign_paths(&self) -> CampaignPaths {
         CampaignPaths {
             dir: self.dir.clone(),
@@ -70,6 +143,16 @@ impl GlobalArgs {
             port: self.smtp_port,
             security: self.security.clone(),
             username: self.smtp_user.clone(),
+        }
+    }
+
+    /// A path the user gave relative to `--dir`, as it is on disk: `outbox` with the default
+    /// `--dir .`, `campaign/outbox` with `--dir campaign`, unchanged when absolute.
+    pub fn relative(&self, path: &std::path::Path) -> PathBuf {
+        if self.dir == std::path::Path::new(".") {
+            path.to_path_buf()
+        } else {
+            self.dir.join(path)
         }
     }
 }
@@ -96,6 +179,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to create the campaign (default: --dir)
+    #[arg(id = "target", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 
@@ -104,6 +188,10 @@ pub struct CheckArgs {
     /// Also connect to the relay: negotiate TLS and log in, without sending anything
     #[arg(long)]
     pub smtp: bool,
+    #[command(flatten)]
+    pub files: CampaignFiles,
+    #[command(flatten)]
+    pub relay: RelayArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,32 +215,29 @@ pub struct Selection {
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    #[command(flatten)]
-    pub selection: Selection,
-    /// Write one .eml per recipient and an index.html into DIR instead of printing
+    /// Write one .eml per recipient, a page per letter and an index.html into DIR (relative
+    /// to --dir) instead of printing
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// How to print letters on the terminal
     #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
     pub format: PreviewFormat,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub files: CampaignFiles,
 }
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    #[command(flatten)]
-    pub selection: Selection,
     /// Check and plan everything, print what a send would do, send and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask for confirmation (needed when not on a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
     /// Send the selected letters to ADDR only (no Cc, no Bcc), to see them as recipients will
     #[arg(long, value_name = "ADDR")]
     pub test_to: Option<String>,
-    /// The delivery log, relative to --dir
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_LOG)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Send again to recipients the log records as sent or unknown (all selected rows, or those
     /// named with --row)
     #[arg(long)]
@@ -160,6 +245,16 @@ pub struct SendArgs {
     /// Send the good rows and log bad ones as skipped, instead of refusing to start
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Do not ask for confirmation (needed when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The delivery log, relative to --dir
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_LOG)]
+    pub log: PathBuf,
+    #[command(flatten)]
+    pub files: CampaignFiles,
+    #[command(flatten)]
+    pub relay: RelayArgs,
 }
 
 #[derive(Debug, Args)]
@@ -191,13 +286,34 @@ pub struct TrackArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
-    let global = &cli.global;
-    match cli.command {
-        Command::Init(args) => commands::init::execute(global, &args),
-        Command::Check(args) => commands::check::execute(global, &args),
-        Command::Preview(args) => commands::preview::execute(global, &args),
-        Command::Send(args) => commands::send::execute(global, &args),
-        Command::Report(args) => commands::report::execute(global, &args),
-        Command::Track(args) => commands::track::execute(global, &args),
+    let Cli {
+        dir,
+        files,
+        relay,
+        command,
+    } = cli;
+    let before = (&files, &relay);
+    match command {
+        Command::Init(args) => {
+            commands::init::execute(&GlobalArgs::new(dir, before, None, None), &args)
+        }
+        Command::Check(args) => {
+            let global = GlobalArgs::new(dir, before, Some(&args.files), Some(&args.relay));
+            commands::check::execute(&global, &args)
+        }
+        Command::Preview(args) => {
+            let global = GlobalArgs::new(dir, before, Some(&args.files), None);
+            commands::preview::execute(&global, &args)
+        }
+        Command::Send(args) => {
+            let global = GlobalArgs::new(dir, before, Some(&args.files), Some(&args.relay));
+            commands::send::execute(&global, &args)
+        }
+        Command::Report(args) => {
+            commands::report::execute(&GlobalArgs::new(dir, before, None, None), &args)
+        }
+        Command::Track(args) => {
+            commands::track::execute(&GlobalArgs::new(dir, before, None, None), &args)
+        }
     }
 }

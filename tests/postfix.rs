@@ -102,7 +102,7 @@ fn bundled_campaign_goes_through_postfix_intact() {
     let output = envoi
         .arg("--dir")
         .arg(campaign.path())
-        .args(["--smtp-port", &port, "send", "--yes"])
+        .args(["send", "--smtp-port", &port, "--yes"])
         .stdin(Stdio::null())
         .output()
         .expect("run envoi");

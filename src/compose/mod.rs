@@ -94,6 +94,9 @@ pub struct Composed {
     pub html: String,
     pub attachments: Vec<AttachmentInfo>,
     pub template: PathBuf,
+    /// The language of the letter variant used (`letter.fr.hbs` → `fr`); `None` for the plain
+    /// letter.
+    pub language: Option<String>,
     /// The whole message, CRLF line endings, as sent in DATA.
     pub bytes: Vec<u8>,
 }
@@ -424,6 +427,7 @@ pub fn compose(
         html,
         attachments,
         template: letter.template.clone(),
+        language: letter.language.clone(),
         bytes: Vec::new(),
     };
     build(composed, settings, recipient)

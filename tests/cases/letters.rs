@@ -23,9 +23,15 @@ fn preview_out_writes_one_eml_per_recipient_and_an_index_linking_each_letter() {
     let campaign = TestCampaign::fixture("full", NO_RELAY);
     let run = campaign.run(&["preview", "--out", "out"]);
     run.expect_code(0);
+    // --out is relative to --dir, and the message says where the letters actually are.
+    let out = campaign.path().join("out");
     assert_eq!(
         run.stdout,
-        "wrote 2 letters to out; open out/index.html in a browser to see them\n"
+        format!(
+            "wrote 2 letters to {}; open {} in a browser to see them\n",
+            out.display(),
+            out.join("index.html").display()
+        )
     );
 
     let mut written: Vec<String> = std::fs::read_dir(campaign.path().join("out"))
@@ -50,7 +56,7 @@ fn preview_out_writes_one_eml_per_recipient_and_an_index_linking_each_letter() {
         ("00003-info_coe.example", "Council of Europe"),
     ] {
         assert!(
-            index.contains(&format!("<a href=\"{stem}.html\" target=\"letter\">")),
+            index.contains(&format!("<a href=\"{stem}.html\">")),
             "index links {stem}.html:\n{index}"
         );
         assert!(index.contains(organisation), "index names {organisation}");

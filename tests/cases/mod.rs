@@ -4,6 +4,7 @@ pub(crate) mod bad_input;
 mod check;
 mod crash_campaign;
 mod encodings;
+mod help;
 mod init;
 mod international;
 mod letters;

@@ -155,3 +155,109 @@ fn twenty_thousand_rows_stream_through_preview() {
     );
     assert!(status.stderr.is_empty());
 }
+
+/// The gallery is what the office signs off: each letter's page shows what the recipient's mail
+/// program will (Date, From as a person writes it, the attachments, openable), the index counts
+/// problems and marks letters in another language, and no letter scrolls in a frame of a frame.
+#[test]
+fn the_gallery_shows_each_letter_as_it_will_arrive_and_the_index_counts_problems() {
+    let campaign = TestCampaign::fixture("full", NO_RELAY);
+    campaign
+        .file(
+            "templates/letter.fr.hbs",
+            "+++\nsubject = \"Déclaration pour {{organisation}}\"\nfrom = \"Commissaire (Ombudsman), Bureau <ombudsman@ombudsman.example>\"\n+++\n{{salutation}},\n\nTexte.\n",
+        )
+        .file(
+            "recipients.csv",
+            campaign.read("recipients.csv").replace("email,organisation,name,salutation,category,cc,bcc,attachments", "email,organisation,name,salutation,category,cc,bcc,attachments,language").replace("attachments/annex.txt\n", "attachments/annex.txt,\n").replace("attachments/photo.png\n", "attachments/photo.png,fr\n")
+                + "broken@coe.example,Broken,,Dear,coe,,,attachments/missing.pdf,\n",
+        );
+    let run = campaign.run(&["preview", "--out", "out"]);
+    run.expect_code(2);
+
+    let page = campaign.read("out/00003-info_coe.example.html");
+    // From without the quotes the header needs around a name with a comma.
+    assert!(
+        page.contains("<th>From</th><td dir=auto>Commissaire (Ombudsman), Bureau &lt;ombudsman@ombudsman.example&gt;</td>"),
+        "{page}"
+    );
+    let eml = std::fs::read(campaign.path().join("out/00003-info_coe.example.eml")).unwrap();
+    let date = mail::header_lines(&eml)
+        .into_iter()
+        .find_map(|l| l.strip_prefix("Date: ").map(str::to_owned))
+        .unwrap();
+    assert!(
+        page.contains(&format!("<th>Date</th><td dir=auto>{date}</td>")),
+        "{page}"
+    );
+    assert!(page.contains("<th>Language</th>"), "{page}");
+    // Attachments are links to the campaign's own files, and the links resolve.
+    for name in ["annex.txt", "photo.png"] {
+        let href = format!("../attachments/{name}");
+        assert!(
+            page.contains(&format!("<a href=\"{href}\">{name}</a>")),
+            "{page}"
+        );
+        assert!(campaign.path().join("out").join(&href).is_file(), "{href}");
+    }
+    // The letter is in one frame sized to it, on a page of its own; the index has no frames.
+    assert_eq!(page.matches("<iframe").count(), 1, "{page}");
+    assert!(
+        page.contains("sandbox=\"allow-same-origin\""),
+        "no scripts in the letter"
+    );
+    assert!(
+        page.contains("<a href=\"00002-sg_un.example.html\" rel=prev>"),
+        "{page}"
+    );
+    let first = campaign.read("out/00002-sg_un.example.html");
+    assert!(
+        first.contains("<a href=\"00003-info_coe.example.html\" rel=next>"),
+        "{first}"
+    );
+
+    let index = campaign.read("out/index.html");
+    assert!(!index.contains("<iframe"), "{index}");
+    assert!(
+        index.contains("<span class=lang title=\"letter in another language\">fr</span>"),
+        "{index}"
+    );
+    assert_eq!(index.matches("class=lang").count(), 1, "{index}");
+    assert!(
+        index.contains("2 letters · 1 in another language · <span class=bad>1 problem in 1 letter not rendered</span>"),
+        "{index}"
+    );
+    assert!(
+        index.contains("attachment &quot;attachments/missing.pdf&quot; does not exist"),
+        "{index}"
+    );
+}
+
+/// `envoi preview | head -1`: the reader leaving is not an error, and envoi stops writing.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_preview_quietly() {
+    use std::io::{BufRead, BufReader};
+    let campaign = TestCampaign::new();
+    // Far more than a pipe holds, so envoi is still writing when the reader goes.
+    campaign.file("recipients.csv", many_recipients(2_000));
+    let mut child = crate::support::run::process_in(campaign.path(), &["preview"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("──── row 2 "), "{first}");
+    // The reader (and its end of the pipe) is gone here.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
