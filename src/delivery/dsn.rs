@@ -83,6 +83,7 @@ mod tests {
             html: String::new(),
             attachments: Vec::new(),
             template: Default::default(),
+            language: None,
             bytes: Vec::new(),
         }
     }
