@@ -23,9 +23,16 @@ fn help(args: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn init_and_report_list_only_what_they_use() {
+fn init_report_and_track_list_only_what_they_use() {
     assert_eq!(help(&["init", "--help"]), ["--dir", "--help"]);
-    assert_eq!(help(&["report", "--help"]), ["--dir", "--log", "--help"]);
+    assert_eq!(
+        help(&["report", "--help"]),
+        ["--dir", "--log", "--csv", "--help"]
+    );
+    assert_eq!(
+        help(&["track", "--help"]),
+        ["--dir", "--maildir", "--mbox", "--log", "--help"]
+    );
 }
 
 #[test]
