@@ -257,7 +257,7 @@ fn presented_name(listed: &str) -> &str {
 pub fn tls_problem(tls: &rustls::Error, host: &str) -> String {
     use rustls::CertificateError as Cert;
     let rustls::Error::InvalidCertificate(cert) = tls else {
-        return format!("TLS could not be set up ({tls})");
+        return format!("TLS could not be set up: {}", tls_failure_in_words(tls));
     };
     let private_ca = "if the relay uses a private CA or its own certificate, name that certificate (PEM) with ca_file in [smtp]";
     match cert {
@@ -293,13 +293,58 @@ pub fn tls_problem(tls: &rustls::Error, host: &str) -> String {
         Cert::Revoked => {
             "the relay's certificate has been revoked; ask the relay's administrator".to_owned()
         }
-        other => format!("the relay's certificate could not be verified ({other}); {private_ca}"),
+        // rustls describes the rest with Rust debug formatting (`Other(OtherError(..))`).
+        _ => format!("the relay's certificate could not be verified; {private_ca}"),
+    }
+}
+
+/// A TLS failure other than the certificate's, in words: rustls's own text shows enum names
+/// (`received fatal alert: HandshakeFailure`, `peer is incompatible: Tls12NotOffered`).
+fn tls_failure_in_words(tls: &rustls::Error) -> String {
+    match tls {
+        // envoi's own words (the certificate file, the host name).
+        rustls::Error::General(text) => text.clone(),
+        rustls::Error::AlertReceived(_) => "the relay broke off the TLS handshake".to_owned(),
+        rustls::Error::PeerIncompatible(_) => "the relay offers no TLS version or cipher this computer accepts (envoi needs TLS 1.2 or later)".to_owned(),
+        _ => "the TLS handshake with the relay failed; check that the port speaks TLS as security says (port 465: security = \"tls\"; port 587: security = \"starttls\")".to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_are_told_in_words_never_debug_formatting() {
+        use rustls::{AlertDescription, CertificateError, OtherError, PeerIncompatible};
+        for (tls, debug) in [
+            (
+                rustls::Error::AlertReceived(AlertDescription::HandshakeFailure),
+                "HandshakeFailure",
+            ),
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::Tls12NotOffered),
+                "Tls12NotOffered",
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::UnknownRevocationStatus),
+                "UnknownRevocationStatus",
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
+                    std::sync::Arc::new(std::io::Error::other("x")),
+                ))),
+                "OtherError",
+            ),
+            (rustls::Error::DecryptError, "DecryptError"),
+        ] {
+            let words = tls_problem(&tls, "relay.example");
+            assert!(
+                !words.contains(debug) && !words.contains("Other("),
+                "{words}"
+            );
+        }
+    }
 
     #[test]
     fn presented_names_lose_their_debug_wrapping() {
