@@ -5,15 +5,17 @@
 //!
 //! ```text
 //! campaign folder + envoi.toml   campaign, config, secret
-//!   → recipients.csv rows        recipients
-//!   → rendered letters           template (front matter + Handlebars), markdown
+//!   → addressee rows             recipients (CSV in any declared encoding, .xlsx/.xls/.ods)
+//!   → rendered letters           template (front matter + Handlebars), markdown, locale
 //!   → RFC 5322 messages          compose            (pipeline drives these three)
 //!   → signed messages            signing            (S/MIME, then DKIM; optional)
-//!   → SMTP delivery              delivery (smtp session, rate limit, retry)
+//!   → what to send               send_plan          (log history × rows: never twice)
+//!   → SMTP delivery              delivery (sessions, capabilities, DSN, rate, retry)
 //!   → delivery-log.csv           delivery_log
+//!   → copy in Sent               mailbox            (IMAP; optional)
 //!   → summary                    report
-//! delivery reports, bounces      tracking (sources, dsn, mdn, bounces, matching, ledger)
-//!   → rows in delivery-log.csv
+//! delivery reports, bounces      tracking (sources, dsn, mdn, bounces, matching, ledger),
+//!   → rows in delivery-log.csv   read from files or from the mailbox over IMAP
 //! ```
 //!
 //! The binary (`src/main.rs`) only parses the command line, calls [`cli::run`] and maps the
