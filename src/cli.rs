@@ -1,4 +1,4 @@
-//! The command line: global options, one subcommand per verb of SPEC's "Commands" table.
+//! The command line: global options, one subcommand per verb of README's "Commands" table.
 
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
     /// Campaign files and relay options given before the command (`envoi --config x check`),
-    /// as SPEC's global options allow; a value given after the command wins. Not global, so
+    /// as README's "Commands" documents; a value given after the command wins. Not global, so
     /// that the help of `init` and `report` does not list them.
     #[command(flatten)]
     pub files: CampaignFiles,

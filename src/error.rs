@@ -193,7 +193,7 @@ impl Error {
         }
     }
 
-    /// The process exit code this error maps to (see SPEC, "Exit codes").
+    /// The process exit code this error maps to (README, "Exit codes": 2 bad input, 3 stopped).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Problems(_) | Error::Reported(_) | Error::Io { .. } => {

@@ -21,7 +21,7 @@ use crate::recipients::Recipient;
 
 mod cycles;
 
-/// Front-matter keys, as the user writes them (see SPEC, "Templates").
+/// Front-matter keys, as the user writes them (README, "Templates").
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FrontMatter {

@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::delivery_log::{DeliveryLog, History};
 use crate::error::{EXIT_INCOMPLETE, EXIT_OK, EXIT_STOPPED, Error};
 
-/// How a command ended when it did not fail outright (see SPEC, "Exit codes").
+/// How a command ended when it did not fail outright (README, "Exit codes": 0 all done, 1 some
+/// letters not sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything asked for was done.

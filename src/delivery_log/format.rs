@@ -99,7 +99,7 @@ impl fmt::Display for Status {
     }
 }
 
-/// A `status` cell that is none of the SPEC spellings.
+/// A `status` cell that is none of the spellings the log uses (`Status::as_str`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "\"{0}\" is not a delivery status (sent, failed, unknown, skipped, delayed, delivered, bounced, read or dry-run)"
@@ -109,7 +109,7 @@ pub struct ParseStatusError(pub String);
 impl FromStr for Status {
     type Err = ParseStatusError;
 
-    /// Accepts the SPEC spellings, ignoring surrounding space and letter case (a spreadsheet
+    /// Accepts the spellings `Status::as_str` writes, ignoring surrounding space and letter case (a spreadsheet
     /// may have touched the file).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();

@@ -1,4 +1,4 @@
-//! Loading the recipients file as SPEC ("recipients.csv") describes it, one row at a time.
+//! Loading the recipients file as README ("recipients.csv") describes it, one row at a time.
 //!
 //! [`Recipients::open`] reads the header and settles everything that concerns the whole file;
 //! iterating it then yields one [`Recipient`] per data row, or every problem of a bad row, so

@@ -91,7 +91,7 @@ fn commands_list_their_own_options_first_then_the_campaign_files_then_the_relay(
     );
 }
 
-/// SPEC's global options still work before the command; after it, they win.
+/// Campaign files and relay options also work before the command; after it, they win.
 #[test]
 fn campaign_files_and_relay_options_may_also_come_before_the_command() {
     let campaign = TestCampaign::new();

@@ -1,5 +1,6 @@
-//! `envoi send` against a relay that misbehaves: every fault SPEC's "Sending" names, checked on
-//! both sides (what the relay received, how often, on which connection) and in the log.
+//! `envoi send` against a relay that misbehaves: every fault README's "How envoi deals with the
+//! relay" names, checked on both sides (what the relay received, how often, on which
+//! connection) and in the log.
 
 use std::net::TcpListener;
 use std::time::Duration;
