@@ -39,6 +39,7 @@ pub mod secret;
 pub mod send_plan;
 pub mod signing;
 pub mod template;
+pub mod text;
 pub mod tracking;
 
 pub use error::{Error, Location, Problem, Result};

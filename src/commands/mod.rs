@@ -35,14 +35,8 @@ impl Outcome {
     }
 }
 
-/// "1 letter", "2 letters".
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
+/// Re-exported so that every command's message says counts the same way.
+pub use crate::text::plural;
 
 /// Opens a delivery log for appending, and tells the user what opening it had to mend: a torn
 /// last line removed, letters left in the intent journal recorded `unknown`.

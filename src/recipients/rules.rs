@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::address::check_email;
 use super::{MAX_CELL_BYTES, Recipient};
 use crate::error::{Error, Location, Problem};
+use crate::text::plural;
 
 /// One cell as a source read it, before trimming.
 #[derive(Debug)]
@@ -380,14 +381,6 @@ pub(super) fn quote(value: &str) -> String {
     match value.char_indices().nth(MAX) {
         Some((end, _)) => format!("\"{}…\"", &value[..end]),
         None => format!("\"{value}\""),
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 
