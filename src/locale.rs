@@ -379,6 +379,21 @@ const USUAL_REGION: &[(&str, &str)] = &[
     ("zh", "CN"),
 ];
 
+/// `fr`, `az`, `pt-BR`, `sr-Latn`: `^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`, the shape of a BCP 47
+/// tag without extensions. The one check for every place a language tag enters: the
+/// recipients' `language` cell, a template file's `.fr` suffix and the HTML `lang` attribute.
+/// A tag selects template files and lands in HTML, so it must never hold a path character or
+/// a quote.
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or_default();
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|part| {
+            (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
 /// The chrono locale for a BCP 47 language tag: `language-REGION` when chrono has it, else
 /// the language's usual locale. Case and `_` for `-` are accepted. A Latin or Cyrillic script
 /// subtag picks glibc's `@latin` / `@cyrillic` variant (`sr-Latn`, `uz-Cyrl`); `zh-Hant`
@@ -439,6 +454,27 @@ pub fn chrono_locale(tag: &str) -> Option<Locale> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn language_tags_have_a_two_or_three_letter_language_and_short_subtags() {
+        for good in ["az", "fr", "sr-latn", "pt-BR", "zh-Hant-TW", "es-419"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in [
+            "",
+            "f",
+            "french",
+            "../x",
+            "fr/x",
+            "fr-",
+            "fr-a",
+            "en\" onload",
+            "ə",
+            "fr fr",
+        ] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn tags_map_to_chrono_locales() {

@@ -3,7 +3,8 @@
 
 use pulldown_cmark::{CowStr, Event, Tag, TagEnd, html};
 
-use super::{VALUE_END, VALUE_START, escape_html, is_language_tag, is_right_to_left};
+use super::{VALUE_END, VALUE_START, escape_html, is_right_to_left};
+use crate::locale::is_language_tag;
 
 /// Typography for a formal letter. Clients that drop `<style>` still get the inline style of
 /// the letter's `<div>`, which carries the essentials.

@@ -132,13 +132,6 @@ fn without_value_marks(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Whether `lang` is safe and plausible as an HTML `lang` value (`en`, `fr`, `az-Latn`).
-fn is_language_tag(lang: &str) -> bool {
-    !lang.is_empty()
-        && lang.len() <= 35
-        && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

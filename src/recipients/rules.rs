@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::address::check_email;
 use super::{MAX_CELL_BYTES, Recipient};
 use crate::error::{Error, Location, Problem};
+use crate::locale::is_language_tag;
 use crate::text::plural;
 
 /// One cell as a source read it, before trimming.
@@ -308,7 +309,7 @@ impl RowRules {
         if let Some(index) = layout.language.filter(|&index| readable[index]) {
             let position = layout.positions[index];
             let code = &values[index];
-            if is_language_code(code) {
+            if is_language_tag(code) {
                 language = Some(code.to_ascii_lowercase());
             } else if !code.is_empty() {
                 problems.push(Problem::new(
@@ -333,18 +334,6 @@ impl RowRules {
             Err(problems)
         }
     }
-}
-
-/// `^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`: the code selects template files, so it must never
-/// hold a path character.
-fn is_language_code(code: &str) -> bool {
-    let mut parts = code.split('-');
-    let primary = parts.next().unwrap_or_default();
-    (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|part| {
-            (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
-        })
 }
 
 fn missing_email_message(names: &[String]) -> String {
