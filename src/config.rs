@@ -387,7 +387,7 @@ impl Config {
             .or_else(|| smtp.username.clone())
             .filter(|u| !u.trim().is_empty());
         if let Some(Err(e)) = smtp.password_command.as_ref().map(PasswordCommand::words) {
-            problems.push(Problem::new(at("password_command"), e));
+            problems.push(Problem::new(at("password_command"), e.to_string()));
         }
         let password = PasswordSource::detect(smtp.password_command.as_ref());
         if security == Security::None {

@@ -36,6 +36,45 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Why a secret could not be read. The text names the source (variable or command), never the
+/// value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("password_command \"{line}\" cannot be split into words: {source}")]
+    Split {
+        line: String,
+        #[source]
+        source: shell_words::ParseError,
+    },
+    #[error(
+        "password_command \"{line}\" has a backslash, which the one-line form reads as an escape \
+         (C:\\Tools\\pw.exe would become C:Toolspw.exe); write the command as a list of words \
+         instead, such as password_command = ['C:\\Tools\\pw.exe', 'smtp']"
+    )]
+    Backslash { line: String },
+    #[error("password_command is empty; name the program that prints the password")]
+    EmptyCommand,
+    #[error("{name} is set but empty")]
+    EmptyVariable { name: String },
+    #[error("{name} is not valid UTF-8 text")]
+    VariableNotText { name: String },
+    #[error("password_command \"{program}\" could not be run: {source}")]
+    Run {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("password_command \"{program}\" failed ({status}); run it yourself to see why")]
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("password_command \"{program}\" printed something that is not UTF-8")]
+    OutputNotText { program: String },
+    #[error("password_command \"{program}\" printed nothing on its first line")]
+    NothingPrinted { program: String },
+}
+
 /// Where the password comes from, in order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
@@ -61,28 +100,24 @@ pub enum PasswordCommand {
 impl PasswordCommand {
     /// The program and its arguments. A line whose splitting would drop a backslash is refused
     /// rather than guessed at: `C:\Tools\pw.exe` would become `C:Toolspw.exe`.
-    pub fn words(&self) -> Result<Vec<String>, String> {
+    pub fn words(&self) -> Result<Vec<String>, SecretError> {
         let words = match self {
             PasswordCommand::Words(words) => words.clone(),
             PasswordCommand::Line(line) => {
-                let words = shell_words::split(line).map_err(|e| {
-                    format!("password_command \"{line}\" cannot be split into words: {e}")
+                let words = shell_words::split(line).map_err(|source| SecretError::Split {
+                    line: line.clone(),
+                    source,
                 })?;
                 let backslashes = |text: &str| text.matches('\\').count();
                 if words.iter().map(|w| backslashes(w)).sum::<usize>() < backslashes(line) {
-                    return Err(format!(
-                        "password_command \"{line}\" has a backslash, which the one-line form \
-                         reads as an escape (C:\\Tools\\pw.exe would become C:Toolspw.exe); \
-                         write the command as a list of words instead, such as \
-                         password_command = ['C:\\Tools\\pw.exe', 'smtp']"
-                    ));
+                    return Err(SecretError::Backslash { line: line.clone() });
                 }
                 words
             }
         };
         match words.first() {
             Some(program) if !program.trim().is_empty() => Ok(words),
-            _ => Err("password_command is empty; name the program that prints the password".into()),
+            _ => Err(SecretError::EmptyCommand),
         }
     }
 }
@@ -139,7 +174,7 @@ impl PasswordSource {
     }
 
     /// Reads the secret. Errors describe the source, never the value.
-    pub fn read(&self) -> Result<Option<Secret>, String> {
+    pub fn read(&self) -> Result<Option<Secret>, SecretError> {
         match self {
             PasswordSource::None => Ok(None),
             PasswordSource::Environment => read_variable(PASSWORD_ENV).map(Some),
@@ -149,11 +184,12 @@ impl PasswordSource {
     }
 }
 
-fn read_variable(name: &str) -> Result<Secret, String> {
-    match std::env::var(name) {
-        Ok(value) if value.is_empty() => Err(format!("{name} is set but empty")),
+fn read_variable(name: &str) -> Result<Secret, SecretError> {
+    let name = name.to_owned();
+    match std::env::var(&name) {
+        Ok(value) if value.is_empty() => Err(SecretError::EmptyVariable { name }),
         Ok(value) => Ok(Secret::new(value)),
-        Err(_) => Err(format!("{name} is not valid UTF-8 text")),
+        Err(_) => Err(SecretError::VariableNotText { name }),
     }
 }
 
@@ -162,7 +198,7 @@ fn read_variable(name: &str) -> Result<Secret, String> {
 pub fn read_secret(
     env: &str,
     password_command: Option<&PasswordCommand>,
-) -> Result<Option<Secret>, String> {
+) -> Result<Option<Secret>, SecretError> {
     match (std::env::var_os(env), password_command) {
         (Some(_), _) => read_variable(env).map(Some),
         (None, Some(cmd)) => run_password_command(cmd).map(Some),
@@ -172,33 +208,35 @@ pub fn read_secret(
 
 /// Runs `password_command` without a shell (so quoting in envoi.toml cannot inject commands)
 /// and returns the first line of its standard output.
-fn run_password_command(cmd: &PasswordCommand) -> Result<Secret, String> {
+fn run_password_command(cmd: &PasswordCommand) -> Result<Secret, SecretError> {
     let words = cmd.words()?;
-    let (program, args) = words
-        .split_first()
-        .ok_or_else(|| "password_command is empty".to_owned())?;
+    let (program, args) = words.split_first().ok_or(SecretError::EmptyCommand)?;
+    let program_name = || program.clone();
     let output = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("password_command \"{program}\" could not be run: {e}"))?;
+        .map_err(|source| SecretError::Run {
+            program: program_name(),
+            source,
+        })?;
     if !output.status.success() {
-        return Err(format!(
-            "password_command \"{program}\" failed ({}); run it yourself to see why",
-            output.status
-        ));
+        return Err(SecretError::Failed {
+            program: program_name(),
+            status: output.status,
+        });
     }
     // Wrap at once so the raw bytes are wiped too.
     let stdout = Zeroizing::new(output.stdout);
-    let text = std::str::from_utf8(&stdout).map_err(|_| {
-        format!("password_command \"{program}\" printed something that is not UTF-8")
+    let text = std::str::from_utf8(&stdout).map_err(|_| SecretError::OutputNotText {
+        program: program_name(),
     })?;
     let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if first.is_empty() {
-        return Err(format!(
-            "password_command \"{program}\" printed nothing on its first line"
-        ));
+        return Err(SecretError::NothingPrinted {
+            program: program_name(),
+        });
     }
     Ok(Secret::new(first.to_owned()))
 }

@@ -47,7 +47,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let secret = smtp.password.read().map_err(|e| {
         Error::input(
             Location::file(config_display).setting("smtp", "password_command"),
-            e,
+            e.to_string(),
         )
     })?;
     let relay = Relay::new(&smtp, secret)

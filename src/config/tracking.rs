@@ -278,7 +278,7 @@ impl MailboxSection {
             ));
         }
         if let Some(Err(e)) = self.password_command.as_ref().map(PasswordCommand::words) {
-            problems.push(Problem::new(at("password_command"), e));
+            problems.push(Problem::new(at("password_command"), e.to_string()));
         }
         let password = PasswordSource::detect_imap(self.password_command.as_ref())
             .unwrap_or_else(|| PasswordSource::detect(smtp_password_command));

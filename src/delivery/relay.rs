@@ -30,8 +30,8 @@ pub enum RelaySetupError {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The password could not be read (the text says from where).
-    #[error("{0}")]
-    Password(String),
+    #[error(transparent)]
+    Password(#[from] crate::secret::SecretError),
     #[error(transparent)]
     Setup(#[from] RelaySetupError),
     /// Connecting, securing or logging in failed; the reason is for the user.

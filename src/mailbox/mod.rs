@@ -116,6 +116,6 @@ pub fn password(
             at,
             "no password for the mailbox: set ENVOI_IMAP_PASSWORD, or password_command in [mailbox] (or the SMTP password, which the mailbox falls back to)",
         )),
-        Err(e) => Err(Error::input(at, e)),
+        Err(e) => Err(Error::input(at, e.to_string())),
     }
 }

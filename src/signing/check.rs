@@ -1,7 +1,7 @@
 //! What makes a signing set-up usable: the certificate fits the key, is valid, allows email
 //! protection and names the sender; the DKIM domain covers the sender's domain.
 //!
-//! Each function returns the problem as text that follows the file's name.
+//! Each function returns a [`CertificateProblem`], whose text follows the file's name.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,8 +19,46 @@ use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName
 /// when they read it, with a certificate that should not have expired by then.
 pub const VALIDITY_MARGIN: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// What makes a certificate unusable for signing this campaign's letters.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateProblem {
+    #[error(
+        "the private key does not belong to the certificate \"{subject}\"; use the key that was made with this certificate"
+    )]
+    KeyMismatch { subject: String },
+    #[error(
+        "the certificate \"{subject}\" is not valid before {from}; wait until then or use another certificate"
+    )]
+    NotYetValid { subject: String, from: String },
+    #[error("the certificate \"{subject}\" expired on {on}; renew it with the CA that issued it")]
+    Expired { subject: String, on: String },
+    #[error(
+        "the certificate \"{subject}\" expires on {on}, before this run and the {days} days after it are over (recipients check a signature when they read the letter); renew it first"
+    )]
+    ExpiresDuringRun { subject: String, on: String, days: u64 },
+    #[error(
+        "the certificate \"{subject}\" is not for email (its extended key usage lacks emailProtection); ask the CA for an S/MIME certificate"
+    )]
+    NotForEmail { subject: String },
+    #[error(
+        "the certificate \"{subject}\" does not allow signing (its key usage lacks digitalSignature); ask the CA for an S/MIME signing certificate"
+    )]
+    NoSigning { subject: String },
+    /// A key usage extension that does not parse.
+    #[error(transparent)]
+    Extension(#[from] x509_cert::der::Error),
+    #[error(
+        "the certificate \"{subject}\" is for {named}, not for the From address {from}; recipients' mail programs would call the signature invalid, so use a certificate for {from}"
+    )]
+    OtherAddress {
+        subject: String,
+        named: String,
+        from: String,
+    },
+}
+
 /// The key is the one the certificate was issued for.
-pub fn key_matches(certificate: &Certificate, key: &RsaPrivateKey) -> Result<(), String> {
+pub fn key_matches(certificate: &Certificate, key: &RsaPrivateKey) -> Result<(), CertificateProblem> {
     let ours = key.to_public_key().to_public_key_der().ok();
     let theirs = certificate
         .tbs_certificate
@@ -30,75 +68,69 @@ pub fn key_matches(certificate: &Certificate, key: &RsaPrivateKey) -> Result<(),
     if ours.is_some() && ours.as_ref().map(|d| d.as_bytes()) == theirs.as_deref() {
         Ok(())
     } else {
-        Err(format!(
-            "the private key does not belong to the certificate \"{}\"; use the key that was made with this certificate",
-            subject(certificate)
-        ))
+        Err(CertificateProblem::KeyMismatch {
+            subject: subject(certificate),
+        })
     }
 }
 
 /// Valid at `now`.
-pub fn valid_at(certificate: &Certificate, now: SystemTime) -> Result<(), String> {
+pub fn valid_at(certificate: &Certificate, now: SystemTime) -> Result<(), CertificateProblem> {
     let validity = &certificate.tbs_certificate.validity;
     if now < validity.not_before.to_system_time() {
-        return Err(format!(
-            "the certificate \"{}\" is not valid before {}; wait until then or use another certificate",
-            subject(certificate),
-            date(validity.not_before.to_system_time())
-        ));
+        return Err(CertificateProblem::NotYetValid {
+            subject: subject(certificate),
+            from: date(validity.not_before.to_system_time()),
+        });
     }
     if now > validity.not_after.to_system_time() {
-        return Err(format!(
-            "the certificate \"{}\" expired on {}; renew it with the CA that issued it",
-            subject(certificate),
-            date(validity.not_after.to_system_time())
-        ));
+        return Err(CertificateProblem::Expired {
+            subject: subject(certificate),
+            on: date(validity.not_after.to_system_time()),
+        });
     }
     Ok(())
 }
 
 /// Still valid at `until` (the run's expected end plus [`VALIDITY_MARGIN`]).
-pub fn valid_until(certificate: &Certificate, until: SystemTime) -> Result<(), String> {
+pub fn valid_until(certificate: &Certificate, until: SystemTime) -> Result<(), CertificateProblem> {
     let not_after = certificate
         .tbs_certificate
         .validity
         .not_after
         .to_system_time();
     if until > not_after {
-        return Err(format!(
-            "the certificate \"{}\" expires on {}, before this run and the {} days after it are over (recipients check a signature when they read the letter); renew it first",
-            subject(certificate),
-            date(not_after),
-            VALIDITY_MARGIN.as_secs() / 86_400
-        ));
+        return Err(CertificateProblem::ExpiresDuringRun {
+            subject: subject(certificate),
+            on: date(not_after),
+            days: VALIDITY_MARGIN.as_secs() / 86_400,
+        });
     }
     Ok(())
 }
 
 /// The certificate may sign email: its extended key usage, if it has one, includes email
 /// protection, and its key usage, if it has one, digital signatures.
-pub fn allows_email_signing(certificate: &Certificate) -> Result<(), String> {
+pub fn allows_email_signing(certificate: &Certificate) -> Result<(), CertificateProblem> {
     for extension in certificate.tbs_certificate.extensions.iter().flatten() {
         let value = extension.extn_value.as_bytes();
         if extension.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE {
-            let usages = ExtendedKeyUsage::from_der(value).map_err(|e| e.to_string())?;
+            let usages = ExtendedKeyUsage::from_der(value)?;
             if !usages.0.iter().any(|oid| {
                 *oid == rfc5280::ID_KP_EMAIL_PROTECTION || *oid == rfc5280::ANY_EXTENDED_KEY_USAGE
             }) {
-                return Err(format!(
-                    "the certificate \"{}\" is not for email (its extended key usage lacks emailProtection); ask the CA for an S/MIME certificate",
-                    subject(certificate)
-                ));
+                return Err(CertificateProblem::NotForEmail {
+                    subject: subject(certificate),
+                });
             }
         } else if extension.extn_id == rfc5280::ID_CE_KEY_USAGE {
-            let KeyUsage(usage) = KeyUsage::from_der(value).map_err(|e| e.to_string())?;
+            let KeyUsage(usage) = KeyUsage::from_der(value)?;
             if !usage.contains(KeyUsages::DigitalSignature)
                 && !usage.contains(KeyUsages::NonRepudiation)
             {
-                return Err(format!(
-                    "the certificate \"{}\" does not allow signing (its key usage lacks digitalSignature); ask the CA for an S/MIME signing certificate",
-                    subject(certificate)
-                ));
+                return Err(CertificateProblem::NoSigning {
+                    subject: subject(certificate),
+                });
             }
         }
     }
@@ -137,7 +169,7 @@ pub fn addresses(certificate: &Certificate) -> Vec<String> {
 }
 
 /// The certificate names `from` (compared without regard to case).
-pub fn names_address(certificate: &Certificate, from: &str) -> Result<(), String> {
+pub fn names_address(certificate: &Certificate, from: &str) -> Result<(), CertificateProblem> {
     let addresses = addresses(certificate);
     if addresses.iter().any(|a| a.eq_ignore_ascii_case(from)) {
         return Ok(());
@@ -147,10 +179,11 @@ pub fn names_address(certificate: &Certificate, from: &str) -> Result<(), String
     } else {
         addresses.join(", ")
     };
-    Err(format!(
-        "the certificate \"{}\" is for {named}, not for the From address {from}; recipients' mail programs would call the signature invalid, so use a certificate for {from}",
-        subject(certificate)
-    ))
+    Err(CertificateProblem::OtherAddress {
+        subject: subject(certificate),
+        named,
+        from: from.to_owned(),
+    })
 }
 
 /// `dkim_domain` is the From address's domain or a parent of it (RFC 6376 relaxed alignment, as

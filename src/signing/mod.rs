@@ -113,7 +113,7 @@ impl Signer {
         if let Some((smime, file)) = &self.smime
             && let Err(e) = check::names_address(smime.certificate(), from.as_ref())
         {
-            problems.push(Problem::new(Location::file(file), e));
+            problems.push(Problem::new(Location::file(file), e.to_string()));
         }
         if let Some((dkim, _)) = &self.dkim
             && !check::domain_covers(&dkim.domain, from.domain())
@@ -147,7 +147,7 @@ impl Signer {
         });
         check::valid_until(smime.certificate(), now + duration + VALIDITY_MARGIN)
             .err()
-            .map(|e| Problem::new(Location::file(file), e))
+            .map(|e| Problem::new(Location::file(file), e.to_string()))
     }
 
     /// What `check` shows: the certificate's subject, issuer and expiry, and the DKIM record.
@@ -208,7 +208,7 @@ fn load_smime(
             let password = match smime_password(section) {
                 Ok(password) => password,
                 Err(e) => {
-                    problems.push(Problem::new(at("password_command"), e));
+                    problems.push(Problem::new(at("password_command"), e.to_string()));
                     return None;
                 }
             };
@@ -257,14 +257,16 @@ fn load_smime(
     ];
     let before = problems.len();
     for e in checks.into_iter().filter_map(Result::err) {
-        problems.push(Problem::new(Location::file(&display), e));
+        problems.push(Problem::new(Location::file(&display), e.to_string()));
     }
     (problems.len() == before).then(|| (SmimeSigner::new(key, chain), display))
 }
 
 /// The PKCS#12 password: `ENVOI_SMIME_PASSWORD`, else `password_command`, else none (a file
 /// without a password).
-fn smime_password(section: &SigningSection) -> Result<Option<Secret>, String> {
+fn smime_password(
+    section: &SigningSection,
+) -> Result<Option<Secret>, crate::secret::SecretError> {
     crate::secret::read_secret(SMIME_PASSWORD_ENV, section.password_command.as_ref())
 }
 
