@@ -172,7 +172,7 @@ impl Campaign {
     /// Resolves an attachment path (relative to the campaign folder) and checks that it stays
     /// inside the campaign folder or an allowed folder, following symlinks. The error text says
     /// what to do; the caller adds the location.
-    pub fn resolve_attachment(&self, relative: &str) -> Result<PathBuf, String> {
+    pub fn resolve_attachment(&self, relative: &str) -> Result<PathBuf, AttachmentError> {
         // A path typed on Windows (`attachments\annex.pdf`) names the same file everywhere: a
         // backslash in a file name is no use to anyone, a campaign moved to another machine is.
         let portable = relative.replace('\\', "/");
@@ -182,33 +182,62 @@ impl Campaign {
             return self.confine(rel, relative);
         }
         if rel.components().any(|c| c == Component::ParentDir) && self.allowed_dirs.is_empty() {
-            return Err(format!(
-                "attachment \"{relative}\" points outside the campaign folder; copy the file into attachments/ (or allow its folder with attachment_dirs under [campaign] in envoi.toml)"
-            ));
+            return Err(AttachmentError::ParentDir {
+                shown: relative.to_owned(),
+            });
         }
         self.confine(&self.dir.join(rel), relative)
     }
 
-    fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, String> {
-        let canonical = path.canonicalize().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "attachment \"{shown}\" does not exist; check the file name (paths are relative to the campaign folder)"
-            ),
-            _ => format!("attachment \"{shown}\" cannot be opened: {e}"),
+    fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, AttachmentError> {
+        let shown = shown.to_owned();
+        let canonical = path.canonicalize().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => AttachmentError::Missing { shown: shown.clone() },
+            _ => AttachmentError::Unreadable {
+                shown: shown.clone(),
+                source,
+            },
         })?;
         let inside = canonical.starts_with(&self.root)
             || self.allowed_dirs.iter().any(|d| canonical.starts_with(d));
         if !inside {
-            return Err(format!(
-                "attachment \"{shown}\" is outside the campaign folder (it leads to {}); copy the file into attachments/ or allow its folder with attachment_dirs under [campaign] in envoi.toml",
-                canonical.display()
-            ));
+            return Err(AttachmentError::Outside {
+                shown,
+                target: canonical,
+            });
         }
         if !canonical.is_file() {
-            return Err(format!("attachment \"{shown}\" is not a file"));
+            return Err(AttachmentError::NotAFile { shown });
         }
         Ok(canonical)
     }
+}
+
+/// Why an attachment path cannot be used. `shown` is the path as the template or the row wrote
+/// it; the caller adds where that was.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    #[error(
+        "attachment \"{shown}\" points outside the campaign folder; copy the file into attachments/ (or allow its folder with attachment_dirs under [campaign] in envoi.toml)"
+    )]
+    ParentDir { shown: String },
+    #[error(
+        "attachment \"{shown}\" does not exist; check the file name (paths are relative to the campaign folder)"
+    )]
+    Missing { shown: String },
+    #[error("attachment \"{shown}\" cannot be opened: {source}")]
+    Unreadable {
+        shown: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "attachment \"{shown}\" is outside the campaign folder (it leads to {}); copy the file into attachments/ or allow its folder with attachment_dirs under [campaign] in envoi.toml",
+        target.display()
+    )]
+    Outside { shown: String, target: PathBuf },
+    #[error("attachment \"{shown}\" is not a file")]
+    NotAFile { shown: String },
 }
 
 /// The `[campaign]` settings for the recipients file, checked.
@@ -254,18 +283,18 @@ mod tests {
         std::fs::write(outer.path().join("secret.txt"), b"x").unwrap();
         let c = campaign(&dir, "");
         assert!(c.resolve_attachment("attachments/a.pdf").is_ok());
-        let err = c.resolve_attachment("../secret.txt").unwrap_err();
+        let err = c.resolve_attachment("../secret.txt").unwrap_err().to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
         let abs = outer.path().join("secret.txt");
-        let err = c.resolve_attachment(abs.to_str().unwrap()).unwrap_err();
+        let err = c.resolve_attachment(abs.to_str().unwrap()).unwrap_err().to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
-        let err = c.resolve_attachment("attachments/missing.pdf").unwrap_err();
+        let err = c.resolve_attachment("attachments/missing.pdf").unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert_eq!(
-            c.resolve_attachment("attachments\\a.pdf"),
-            c.resolve_attachment("attachments/a.pdf")
+            c.resolve_attachment("attachments\\a.pdf").ok(),
+            c.resolve_attachment("attachments/a.pdf").ok()
         );
-        let err = c.resolve_attachment("attachments").unwrap_err();
+        let err = c.resolve_attachment("attachments").unwrap_err().to_string();
         assert!(err.contains("not a file"), "{err}");
     }
 
@@ -282,7 +311,7 @@ mod tests {
         )
         .unwrap();
         let c = campaign(&dir, "");
-        let err = c.resolve_attachment("attachments/link").unwrap_err();
+        let err = c.resolve_attachment("attachments/link").unwrap_err().to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
     }
 

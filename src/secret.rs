@@ -278,9 +278,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn failing_command_is_a_clear_error() {
-        let err = line("false").read().unwrap_err();
+        let err = line("false").read().unwrap_err().to_string();
         assert!(err.contains("password_command \"false\" failed"), "{err}");
-        let err = line("no-such-program-envoi").read().unwrap_err();
+        let err = line("no-such-program-envoi").read().unwrap_err().to_string();
         assert!(err.contains("could not be run"), "{err}");
     }
 
@@ -288,7 +288,8 @@ mod tests {
     fn a_line_that_would_lose_a_backslash_is_refused_not_guessed() {
         let err = PasswordCommand::Line("C:\\Tools\\pw.exe smtp".into())
             .words()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("write the command as a list of words"),
             "{err}"
@@ -304,7 +305,7 @@ mod tests {
             PasswordCommand::Line(" ".into()),
             PasswordCommand::Words(vec![]),
         ] {
-            assert!(empty.words().unwrap_err().contains("is empty"));
+            assert!(empty.words().unwrap_err().to_string().contains("is empty"));
         }
     }
 }

@@ -22,7 +22,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let test_to = match &args.test_to {
         Some(addr) => Some(
             crate::compose::parse_address(addr.trim())
-                .map_err(|e| Error::input(Location::file("--test-to"), e))?,
+                .map_err(|e| Error::input(Location::file("--test-to"), e.to_string()))?,
         ),
         None => None,
     };

@@ -10,9 +10,11 @@
 
 use lettre::Address;
 
+use super::AddressError;
+
 /// `address` with its domain in A-label form. An ASCII domain without `xn--` labels (the usual
 /// case) and an address literal (`[192.0.2.1]`) are left as they are.
-pub(super) fn with_ascii_domain(address: Address) -> Result<Address, String> {
+pub(super) fn with_ascii_domain(address: Address) -> Result<Address, AddressError> {
     let domain = address.domain();
     let has_a_label = domain.split('.').any(|label| {
         label
@@ -23,10 +25,9 @@ pub(super) fn with_ascii_domain(address: Address) -> Result<Address, String> {
         return Ok(address);
     }
     // idna's error describes itself with Rust debug formatting: say what is wrong instead.
-    let invalid = || {
-        format!(
-            "\"{address}\" has a domain, \"{domain}\", that is not a valid international domain name; check its spelling"
-        )
+    let invalid = || AddressError::Domain {
+        address: address.to_string(),
+        domain: domain.to_owned(),
     };
     let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| invalid())?;
     Address::new(address.user(), ascii).map_err(|_| invalid())
@@ -44,7 +45,9 @@ mod tests {
     use super::*;
 
     fn ascii(text: &str) -> Result<String, String> {
-        with_ascii_domain(Address::from_str(text).unwrap()).map(|a| a.to_string())
+        with_ascii_domain(Address::from_str(text).unwrap())
+            .map(|a| a.to_string())
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -244,7 +244,9 @@ pub fn compose(
             None
         }
         Some(text) if !p.single_line("From", text) => None,
-        Some(text) => parse_mailbox(text).map_err(|e| p.in_field("from", e)).ok(),
+        Some(text) => parse_mailbox(text)
+            .map_err(|e| p.in_field("from", e.to_string()))
+            .ok(),
     };
 
     let reply_to = match letter
@@ -254,7 +256,7 @@ pub fn compose(
     {
         Some(text) if !text.trim().is_empty() && p.single_line("Reply-To", text) => {
             parse_mailbox(text)
-                .map_err(|e| p.in_field("reply_to", e))
+                .map_err(|e| p.in_field("reply_to", e.to_string()))
                 .ok()
         }
         _ => None,
@@ -272,7 +274,7 @@ pub fn compose(
             address,
         )),
         Err(e) => {
-            p.at_column("email", e);
+            p.at_column("email", e.to_string());
             None
         }
     };
@@ -293,7 +295,7 @@ pub fn compose(
                         field,
                         format!("{e}; one entry holds one address: put further addressees in the {field} column or a list in the front matter"),
                     ),
-                    Err(e) => p.in_field(field, e),
+                    Err(e) => p.in_field(field, e.to_string()),
                 }
             }
         }
@@ -377,8 +379,8 @@ pub fn compose(
                 });
             }
             Err(e) => match source {
-                Some(column) => p.at_column(column, e),
-                None => p.in_field("attachments", e),
+                Some(column) => p.at_column(column, e.to_string()),
+                None => p.in_field("attachments", e.to_string()),
             },
         }
     }
@@ -646,9 +648,33 @@ pub fn letter_token(message_id: &str) -> Option<&str> {
     (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
 }
 
+/// Why an address written in a template, envoi.toml or a row cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    /// A mailbox (`Name <addr>`) whose address part does not parse.
+    #[error("\"{text}\" is not a valid email address ({source})")]
+    Mailbox {
+        text: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    /// A bare address that does not parse.
+    #[error("\"{text}\" is not an email address ({source})")]
+    Address {
+        text: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    // idna's own error describes itself with Rust debug formatting: say what is wrong instead.
+    #[error(
+        "\"{address}\" has a domain, \"{domain}\", that is not a valid international domain name; check its spelling"
+    )]
+    Domain { address: String, domain: String },
+}
+
 /// Parses `addr`, `Name <addr>` or `"Name" <addr>`. Done by hand because a display name such
 /// as "Commissioner (Ombudsman)" is ordinary text to users, not an RFC 5322 comment.
-pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
+pub fn parse_mailbox(text: &str) -> Result<Mailbox, AddressError> {
     let text = text.trim();
     let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
         (Some(open), true) => {
@@ -666,15 +692,19 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
         }
         _ => (None, text),
     };
-    let address = Address::from_str(address)
-        .map_err(|e| format!("\"{text}\" is not a valid email address ({e})"))?;
+    let address = Address::from_str(address).map_err(|source| AddressError::Mailbox {
+        text: text.to_owned(),
+        source,
+    })?;
     Ok(Mailbox::new(name, idn::with_ascii_domain(address)?))
 }
 
 /// Parses a bare address, its domain in A-label form (see [`idn`]).
-pub fn parse_address(text: &str) -> Result<Address, String> {
-    let address =
-        Address::from_str(text).map_err(|e| format!("\"{text}\" is not an email address ({e})"))?;
+pub fn parse_address(text: &str) -> Result<Address, AddressError> {
+    let address = Address::from_str(text).map_err(|source| AddressError::Address {
+        text: text.to_owned(),
+        source,
+    })?;
     idn::with_ascii_domain(address)
 }
 
@@ -684,7 +714,7 @@ fn parse_list(text: &str, mut report: impl FnMut(String), out: &mut Vec<Mailbox>
     for item in split_addresses(text) {
         match parse_mailbox(&item) {
             Ok(m) => out.push(m),
-            Err(e) => report(e),
+            Err(e) => report(e.to_string()),
         }
     }
 }

@@ -48,7 +48,7 @@ pub(super) fn check_email(email: &str) -> Result<String, String> {
     }
     // An international domain must have a valid A-label form; and the key is the same however
     // the domain is written (bakı.example or xn--bak-lua.example), so a duplicate is found.
-    let address = crate::compose::parse_address(email)?;
+    let address = crate::compose::parse_address(email).map_err(|e| e.to_string())?;
     Ok(address.to_string().to_lowercase())
 }
 
