@@ -192,7 +192,9 @@ impl Campaign {
     fn confine(&self, path: &Path, shown: &str) -> Result<PathBuf, AttachmentError> {
         let shown = shown.to_owned();
         let canonical = path.canonicalize().map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => AttachmentError::Missing { shown: shown.clone() },
+            std::io::ErrorKind::NotFound => AttachmentError::Missing {
+                shown: shown.clone(),
+            },
             _ => AttachmentError::Unreadable {
                 shown: shown.clone(),
                 source,
@@ -283,12 +285,21 @@ mod tests {
         std::fs::write(outer.path().join("secret.txt"), b"x").unwrap();
         let c = campaign(&dir, "");
         assert!(c.resolve_attachment("attachments/a.pdf").is_ok());
-        let err = c.resolve_attachment("../secret.txt").unwrap_err().to_string();
+        let err = c
+            .resolve_attachment("../secret.txt")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
         let abs = outer.path().join("secret.txt");
-        let err = c.resolve_attachment(abs.to_str().unwrap()).unwrap_err().to_string();
+        let err = c
+            .resolve_attachment(abs.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
-        let err = c.resolve_attachment("attachments/missing.pdf").unwrap_err().to_string();
+        let err = c
+            .resolve_attachment("attachments/missing.pdf")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert_eq!(
             c.resolve_attachment("attachments\\a.pdf").ok(),
@@ -311,7 +322,10 @@ mod tests {
         )
         .unwrap();
         let c = campaign(&dir, "");
-        let err = c.resolve_attachment("attachments/link").unwrap_err().to_string();
+        let err = c
+            .resolve_attachment("attachments/link")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("outside the campaign folder"), "{err}");
     }
 

@@ -158,16 +158,32 @@ impl Security {
     }
 }
 
+/// A setting's value that envoi cannot read; the caller adds where it was (envoi.toml, a flag or
+/// an `ENVOI_SMTP_*` variable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("security \"{0}\" is not one of \"tls\", \"starttls\" or \"none\"")]
+    Security(String),
+    #[error("auth \"{0}\" is not one of \"plain\", \"login\" or \"xoauth2\"")]
+    Auth(String),
+    #[error(
+        "rate \"{0}\" is not of the form COUNT/PERIOD, e.g. \"30/min\", \"5/s\", \"1000/h\" (or \"unlimited\")"
+    )]
+    RateForm(String),
+    #[error("rate \"{0}\" allows no message at all; use at least 1")]
+    RateZero(String),
+    #[error("\"{0}\" is not a duration such as \"500ms\", \"2s\" or \"1min\"")]
+    Duration(String),
+}
+
 impl FromStr for Security {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "tls" | "ssl" | "implicit" => Ok(Security::Tls),
             "starttls" => Ok(Security::StartTls),
             "none" | "plain" => Ok(Security::None),
-            other => Err(format!(
-                "security \"{other}\" is not one of \"tls\", \"starttls\" or \"none\""
-            )),
+            other => Err(ValueError::Security(other.to_owned())),
         }
     }
 }
@@ -197,19 +213,13 @@ impl Rate {
 }
 
 impl FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "rate \"{s}\" is not of the form COUNT/PERIOD, e.g. \"30/min\", \"5/s\", \"1000/h\" (or \"unlimited\")"
-            )
-        };
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::RateForm(s.to_owned());
         let (count, period) = s.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         if count == 0 {
-            return Err(format!(
-                "rate \"{s}\" allows no message at all; use at least 1"
-            ));
+            return Err(ValueError::RateZero(s.to_owned()));
         }
         let per = match period.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
@@ -223,7 +233,7 @@ impl FromStr for Rate {
 }
 
 /// Parses the `rate` setting: `None` means no limit.
-pub fn parse_rate(value: Option<&str>) -> Result<Option<Rate>, String> {
+pub fn parse_rate(value: Option<&str>) -> Result<Option<Rate>, ValueError> {
     match value.map(str::trim) {
         None | Some("unlimited") | Some("none") | Some("") => Ok(None),
         Some(v) => v.parse().map(Some),
@@ -261,15 +271,13 @@ pub enum AuthMechanism {
 }
 
 impl FromStr for AuthMechanism {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "plain" => Ok(AuthMechanism::Plain),
             "login" => Ok(AuthMechanism::Login),
             "xoauth2" => Ok(AuthMechanism::Xoauth2),
-            other => Err(format!(
-                "auth \"{other}\" is not one of \"plain\", \"login\" or \"xoauth2\""
-            )),
+            other => Err(ValueError::Auth(other.to_owned())),
         }
     }
 }
@@ -287,21 +295,18 @@ pub struct SendPolicy {
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 /// Parses "500ms", "2s", "1min", "1h".
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let n: u64 = number.parse().map_err(|_| {
-        format!("\"{text}\" is not a duration such as \"500ms\", \"2s\" or \"1min\"")
-    })?;
+    let bad = || ValueError::Duration(text.to_owned());
+    let n: u64 = number.parse().map_err(|_| bad())?;
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
         "min" | "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "\"{text}\" is not a duration such as \"500ms\", \"2s\" or \"1min\""
-        )),
+        _ => Err(bad()),
     }
 }
 
@@ -358,8 +363,8 @@ impl Config {
             .clone()
             .or_else(|| smtp.security.clone())
             .unwrap_or_else(|| "starttls".into());
-        let security = security_text.parse().unwrap_or_else(|e: String| {
-            problems.push(Problem::new(at("security"), e));
+        let security = security_text.parse().unwrap_or_else(|e: ValueError| {
+            problems.push(Problem::new(at("security"), e.to_string()));
             Security::StartTls
         });
         let host = overrides
@@ -408,7 +413,7 @@ impl Config {
         }
         let auth = smtp.auth.as_deref().and_then(|a| {
             a.parse()
-                .map_err(|e: String| problems.push(Problem::new(at("auth"), e)))
+                .map_err(|e: ValueError| problems.push(Problem::new(at("auth"), e.to_string())))
                 .ok()
         });
         let timeout = smtp.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
@@ -441,7 +446,7 @@ impl Config {
         let at = |key: &str| Location::file(display).setting("send", key);
         let send = &self.send;
         let rate = parse_rate(send.rate.as_deref()).unwrap_or_else(|e| {
-            problems.push(Problem::new(at("rate"), e));
+            problems.push(Problem::new(at("rate"), e.to_string()));
             None
         });
         if send.concurrency == 0 || send.concurrency > MAX_CONCURRENCY {
@@ -465,7 +470,7 @@ impl Config {
         let retry_delay = match send.retry_delay.as_deref() {
             None => DEFAULT_RETRY_DELAY,
             Some(text) => parse_duration(text).unwrap_or_else(|e| {
-                problems.push(Problem::new(at("retry_delay"), e));
+                problems.push(Problem::new(at("retry_delay"), e.to_string()));
                 DEFAULT_RETRY_DELAY
             }),
         };
@@ -512,12 +517,11 @@ mod tests {
         let r: Rate = "4/s".parse().unwrap();
         assert_eq!(r.interval(), Duration::from_millis(250));
         assert_eq!(parse_rate(Some("unlimited")).unwrap(), None);
-        assert!(parse_rate(Some("0/s")).unwrap_err().contains("at least 1"));
-        assert!(
-            parse_rate(Some("fast"))
-                .unwrap_err()
-                .contains("COUNT/PERIOD")
-        );
+        let zero = parse_rate(Some("0/s")).unwrap_err();
+        assert_eq!(zero, ValueError::RateZero("0/s".into()));
+        assert!(zero.to_string().contains("at least 1"));
+        let fast = parse_rate(Some("fast")).unwrap_err();
+        assert!(fast.to_string().contains("COUNT/PERIOD"), "{fast}");
     }
 
     #[test]

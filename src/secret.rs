@@ -280,8 +280,15 @@ mod tests {
     fn failing_command_is_a_clear_error() {
         let err = line("false").read().unwrap_err().to_string();
         assert!(err.contains("password_command \"false\" failed"), "{err}");
-        let err = line("no-such-program-envoi").read().unwrap_err().to_string();
+        let err = line("no-such-program-envoi")
+            .read()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("could not be run"), "{err}");
+        // The operating system's reason stays reachable as the cause.
+        let err = line("no-such-program-envoi").read().unwrap_err();
+        let cause = std::error::Error::source(&err).expect("an io::Error cause");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use lettre::Address;
 use serde::Deserialize;
 
-use super::{Security, is_loopback};
+use super::{Security, ValueError, is_loopback};
 use crate::error::{Location, Problem};
 use crate::secret::{PasswordCommand, PasswordSource};
 
@@ -72,32 +72,66 @@ pub struct ReturnPath {
     template: String,
 }
 
+/// Why a `return_path` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReturnPathError {
+    #[error("\"{0}\" is not an email address; write it as bounces@your-office.example")]
+    NoAt(String),
+    #[error(
+        "\"{text}\" has {{token}} in its domain; put it in the part before the @, e.g. bounces+{{token}}@{domain}"
+    )]
+    TokenInDomain { text: String, domain: String },
+    #[error("\"{0}\" has {{token}} more than once; use it once")]
+    TokenTwice(String),
+    #[error(
+        "\"{text}\" is not an email address; write it as bounces@your-office.example or bounces+{{token}}@your-office.example"
+    )]
+    Invalid {
+        text: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+}
+
+/// Why a folder name cannot be put in an IMAP command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FolderNameError {
+    #[error("the folder name is empty; write the folder's name, e.g. \"INBOX\" or \"Sent\"")]
+    Empty,
+    #[error(
+        "\"{}\" holds a quote, a backslash or a control character, which envoi cannot name in IMAP; rename the folder",
+        .0.escape_default()
+    )]
+    Unquotable(String),
+}
+
 impl ReturnPath {
     pub const TOKEN: &'static str = "{token}";
 
     /// Checks the setting: an address whose local part may hold `{token}` once.
-    pub fn parse(text: &str) -> Result<ReturnPath, String> {
+    pub fn parse(text: &str) -> Result<ReturnPath, ReturnPathError> {
         let text = text.trim();
-        let (local, domain) = text.rsplit_once('@').ok_or_else(|| {
-            format!("\"{text}\" is not an email address; write it as bounces@your-office.example")
-        })?;
+        let (local, domain) = text
+            .rsplit_once('@')
+            .ok_or_else(|| ReturnPathError::NoAt(text.to_owned()))?;
         if domain.contains(Self::TOKEN) {
-            return Err(format!(
-                "\"{text}\" has {{token}} in its domain; put it in the part before the @, e.g. bounces+{{token}}@{}",
-                domain.replace(Self::TOKEN, "")
-            ));
+            return Err(ReturnPathError::TokenInDomain {
+                text: text.to_owned(),
+                domain: domain.replace(Self::TOKEN, ""),
+            });
         }
         if local.matches(Self::TOKEN).count() > 1 {
-            return Err(format!(
-                "\"{text}\" has {{token}} more than once; use it once"
-            ));
+            return Err(ReturnPathError::TokenTwice(text.to_owned()));
         }
         let path = ReturnPath {
             template: text.to_owned(),
         };
         // A token is 32 hex digits; the address must stay valid with one in it.
         path.for_token("0123456789abcdef0123456789abcdef")
-            .map_err(|_| format!("\"{text}\" is not an email address; write it as bounces@your-office.example or bounces+{{token}}@your-office.example"))?;
+            .map_err(|source| ReturnPathError::Invalid {
+                text: text.to_owned(),
+                source,
+            })?;
         Ok(path)
     }
 
@@ -206,7 +240,7 @@ impl TrackingSection {
         if let Some(text) = &self.return_path {
             match ReturnPath::parse(text) {
                 Ok(path) => settings.return_path = Some(path),
-                Err(e) => problems.push(Problem::new(at("return_path"), e)),
+                Err(e) => problems.push(Problem::new(at("return_path"), e.to_string())),
             }
         }
         if problems.is_empty() {
@@ -228,8 +262,8 @@ impl MailboxSection {
         let at = |key: &str| Location::file(display).setting("mailbox", key);
         let security = match self.security.as_deref() {
             None => Security::Tls,
-            Some(text) => text.parse().unwrap_or_else(|e: String| {
-                problems.push(Problem::new(at("security"), e));
+            Some(text) => text.parse().unwrap_or_else(|e: ValueError| {
+                problems.push(Problem::new(at("security"), e.to_string()));
                 Security::Tls
             }),
         };
@@ -267,7 +301,7 @@ impl MailboxSection {
             if let Some(value) = value
                 && let Err(e) = check_folder_name(value)
             {
-                problems.push(Problem::new(at(key), e));
+                problems.push(Problem::new(at(key), e.to_string()));
             }
         }
         let timeout = self.timeout.unwrap_or(super::DEFAULT_TIMEOUT_SECS);
@@ -301,20 +335,15 @@ impl MailboxSection {
 }
 
 /// A folder name envoi can put in an IMAP command as a quoted string.
-fn check_folder_name(name: &str) -> Result<(), String> {
+fn check_folder_name(name: &str) -> Result<(), FolderNameError> {
     if name.trim().is_empty() {
-        return Err(
-            "the folder name is empty; write the folder's name, e.g. \"INBOX\" or \"Sent\"".into(),
-        );
+        return Err(FolderNameError::Empty);
     }
     if name
         .chars()
         .any(|c| c.is_control() || c == '"' || c == '\\')
     {
-        return Err(format!(
-            "\"{}\" holds a quote, a backslash or a control character, which envoi cannot name in IMAP; rename the folder",
-            name.escape_default()
-        ));
+        return Err(FolderNameError::Unquotable(name.to_owned()));
     }
     Ok(())
 }

@@ -195,24 +195,18 @@ impl Entry {
     }
 
     /// Reads one log row; the error says what is wrong with it.
-    fn from_record(record: &csv::ByteRecord) -> Result<Entry, String> {
+    fn from_record(record: &csv::ByteRecord) -> Result<Entry, RowError> {
         if record.len() != COLUMNS.len() {
-            return Err(format!(
-                "has {} columns where a delivery log row has {}",
-                record.len(),
-                COLUMNS.len()
-            ));
+            return Err(RowError::Columns(record.len()));
         }
-        let record = csv::StringRecord::from_byte_record(record.clone())
-            .map_err(|_| "is not valid UTF-8 text".to_string())?;
+        let record =
+            csv::StringRecord::from_byte_record(record.clone()).map_err(|_| RowError::NotText)?;
         Ok(Entry {
             timestamp: record[0].to_string(),
             row: number(&record, 1)?,
             email: record[2].to_string(),
             organisation: record[3].to_string(),
-            status: record[4]
-                .parse()
-                .map_err(|e: ParseStatusError| e.to_string())?,
+            status: record[4].parse()?,
             code: record[5].to_string(),
             detail: record[6].to_string(),
             message_id: record[7].to_string(),
@@ -221,11 +215,26 @@ impl Entry {
     }
 }
 
+/// What is wrong with one line of the log; the caller adds the line and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RowError {
+    #[error("has {0} columns where a delivery log row has {n}", n = COLUMNS.len())]
+    Columns(usize),
+    #[error("is not valid UTF-8 text")]
+    NotText,
+    #[error(transparent)]
+    Status(#[from] ParseStatusError),
+    #[error("{column} \"{text}\" is not a number")]
+    NotANumber { column: &'static str, text: String },
+}
+
 /// A whole-number cell of a log row.
-fn number<T: FromStr>(record: &csv::StringRecord, column: usize) -> Result<T, String> {
+fn number<T: FromStr>(record: &csv::StringRecord, column: usize) -> Result<T, RowError> {
     let text = record[column].trim();
-    text.parse()
-        .map_err(|_| format!("{} \"{text}\" is not a number", COLUMNS[column]))
+    text.parse().map_err(|_| RowError::NotANumber {
+        column: COLUMNS[column],
+        text: text.to_owned(),
+    })
 }
 
 /// Turns line breaks into spaces: the log keeps one entry per physical line.

@@ -173,9 +173,9 @@ fn wrap_tls(
     server: &str,
 ) -> Result<Stream, MailboxError> {
     let config: Arc<ClientConfig> = super::trust::client_config(settings.ca_file.as_deref())
-        .map_err(|reason| MailboxError::TlsSetup {
+        .map_err(|e| MailboxError::TlsSetup {
             server: server.to_owned(),
-            reason,
+            reason: e.to_string(),
         })?;
     let name = ServerName::try_from(settings.host.clone()).map_err(|_| MailboxError::TlsSetup {
         server: server.to_owned(),

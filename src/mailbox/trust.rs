@@ -8,8 +8,13 @@ use rustls::ClientConfig;
 
 use crate::delivery::tls;
 
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    tls::client_config(ca_file).map_err(|e| for_the_mailbox(&e.to_string()))
+/// The relay's TLS set-up error, worded about the mailbox; the relay's error stays its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", for_the_mailbox(&.0.to_string()))]
+pub struct TlsSetupError(#[source] pub tls::TlsSetupError);
+
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    tls::client_config(ca_file).map_err(TlsSetupError)
 }
 
 pub fn tls_problem(error: &rustls::Error, host: &str) -> String {

@@ -35,7 +35,11 @@ pub enum CertificateProblem {
     #[error(
         "the certificate \"{subject}\" expires on {on}, before this run and the {days} days after it are over (recipients check a signature when they read the letter); renew it first"
     )]
-    ExpiresDuringRun { subject: String, on: String, days: u64 },
+    ExpiresDuringRun {
+        subject: String,
+        on: String,
+        days: u64,
+    },
     #[error(
         "the certificate \"{subject}\" is not for email (its extended key usage lacks emailProtection); ask the CA for an S/MIME certificate"
     )]
@@ -58,7 +62,10 @@ pub enum CertificateProblem {
 }
 
 /// The key is the one the certificate was issued for.
-pub fn key_matches(certificate: &Certificate, key: &RsaPrivateKey) -> Result<(), CertificateProblem> {
+pub fn key_matches(
+    certificate: &Certificate,
+    key: &RsaPrivateKey,
+) -> Result<(), CertificateProblem> {
     let ours = key.to_public_key().to_public_key_der().ok();
     let theirs = certificate
         .tbs_certificate

@@ -264,9 +264,7 @@ fn load_smime(
 
 /// The PKCS#12 password: `ENVOI_SMIME_PASSWORD`, else `password_command`, else none (a file
 /// without a password).
-fn smime_password(
-    section: &SigningSection,
-) -> Result<Option<Secret>, crate::secret::SecretError> {
+fn smime_password(section: &SigningSection) -> Result<Option<Secret>, crate::secret::SecretError> {
     crate::secret::read_secret(SMIME_PASSWORD_ENV, section.password_command.as_ref())
 }
 

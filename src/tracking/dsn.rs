@@ -64,16 +64,28 @@ fn is_recipient_group(group: &Group) -> bool {
     group.has("final-recipient") || group.has("action")
 }
 
-/// One per-recipient group; the error completes "recipient N of its delivery-status part ...".
-fn notice(group: &Group) -> Result<Notice, String> {
+/// What is wrong with one per-recipient group; the text completes "recipient N of its
+/// delivery-status part ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum GroupError {
+    #[error("has no Final-Recipient address")]
+    NoFinalRecipient,
+    #[error("has no Action")]
+    NoAction,
+    #[error("has an Action \"{0}\" that RFC 3464 does not define")]
+    UnknownAction(String),
+}
+
+/// One per-recipient group.
+fn notice(group: &Group) -> Result<Notice, GroupError> {
     let final_recipient = group.address("final-recipient");
     if final_recipient.is_empty() {
-        return Err("has no Final-Recipient address".into());
+        return Err(GroupError::NoFinalRecipient);
     }
     let action = group
         .get("action")
         .map(fields::without_comments)
-        .ok_or("has no Action")?;
+        .ok_or(GroupError::NoAction)?;
     let fate = match action.to_ascii_lowercase().as_str() {
         "failed" => Fate::Bounced,
         "delayed" => Fate::Delayed,
@@ -81,11 +93,7 @@ fn notice(group: &Group) -> Result<Notice, String> {
         // Delivered to a list address, which passed it on to its members.
         "expanded" => Fate::Delivered,
         "relayed" => Fate::Relayed,
-        other => {
-            return Err(format!(
-                "has an Action \"{other}\" that RFC 3464 does not define"
-            ));
-        }
+        other => return Err(GroupError::UnknownAction(other.to_owned())),
     };
     let diagnostic = group
         .get("diagnostic-code")
