@@ -193,6 +193,7 @@ impl Campaign {
         let shown = shown.to_owned();
         let canonical = path.canonicalize().map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => AttachmentError::Missing {
+                nearest: nearest_file(path, &shown),
                 shown: shown.clone(),
             },
             _ => AttachmentError::Unreadable {
@@ -223,10 +224,12 @@ pub enum AttachmentError {
         "attachment \"{shown}\" points outside the campaign folder; copy the file into attachments/ (or allow its folder with attachment_dirs under [campaign] in envoi.toml)"
     )]
     ParentDir { shown: String },
-    #[error(
-        "attachment \"{shown}\" does not exist; check the file name (paths are relative to the campaign folder)"
-    )]
-    Missing { shown: String },
+    /// `nearest`: the file of that folder whose name is nearest, for a "did you mean".
+    #[error("attachment \"{shown}\" does not exist; {}", missing_hint(.nearest.as_deref()))]
+    Missing {
+        shown: String,
+        nearest: Option<String>,
+    },
     #[error("attachment \"{shown}\" cannot be opened: {source}")]
     Unreadable {
         shown: String,
@@ -240,6 +243,31 @@ pub enum AttachmentError {
     Outside { shown: String, target: PathBuf },
     #[error("attachment \"{shown}\" is not a file")]
     NotAFile { shown: String },
+}
+
+/// What to do about a missing attachment: the name it was probably meant to be, if any.
+fn missing_hint(nearest: Option<&str>) -> String {
+    match nearest {
+        Some(near) => format!(
+            "did you mean \"{near}\"? correct the file name (paths are relative to the campaign folder)"
+        ),
+        None => "check the file name (paths are relative to the campaign folder)".to_owned(),
+    }
+}
+
+/// For an attachment that does not exist, the file in the same folder whose name is nearest to
+/// it, written the way the user wrote the path (`attachments/anex.pdf` -> `attachments/annex.pdf`).
+fn nearest_file(path: &Path, shown: &str) -> Option<String> {
+    let wanted = path.file_name()?.to_str()?;
+    let names: Vec<String> = std::fs::read_dir(path.parent()?)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    let near = crate::text::nearest(wanted, names.iter().map(String::as_str))?;
+    let folder = shown.rfind(['/', '\\']).map_or("", |end| &shown[..=end]);
+    Some(format!("{folder}{near}"))
 }
 
 /// The `[campaign]` settings for the recipients file, checked.
@@ -300,7 +328,19 @@ mod tests {
             .resolve_attachment("attachments/missing.pdf")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("does not exist"), "{err}");
+        assert_eq!(
+            err,
+            "attachment \"attachments/missing.pdf\" does not exist; check the file name (paths are relative to the campaign folder)"
+        );
+        // A typo gets the nearest file of that folder, written as the path was.
+        let err = c
+            .resolve_attachment("attachments\\A.pfd")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "attachment \"attachments\\A.pfd\" does not exist; did you mean \"attachments\\a.pdf\"? correct the file name (paths are relative to the campaign folder)"
+        );
         assert_eq!(
             c.resolve_attachment("attachments\\a.pdf").ok(),
             c.resolve_attachment("attachments/a.pdf").ok()

@@ -310,6 +310,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     }
 }
 
+/// A "did you mean" for the TOML reader's "unknown field `prot`, expected one of `host`,
+/// `port`, ..." (the only place that lists the keys a section takes), in envoi.toml and in a
+/// letter's front matter.
+pub(crate) fn unknown_key_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, expected) = rest.split_once('`')?;
+    let keys = expected.split('`').skip(1).step_by(2);
+    let near = crate::text::nearest(key, keys)?;
+    Some(format!("; did you mean `{near}`?"))
+}
+
 impl Config {
     /// Reads and parses `envoi.toml`. `display` names the file in messages.
     pub fn load(path: &Path, display: &Path) -> Result<Config, Error> {
@@ -336,6 +347,9 @@ impl Config {
                 location = location.line(line).col(col);
             }
             let mut message = e.message().trim().to_owned();
+            if let Some(hint) = unknown_key_hint(&message) {
+                message.push_str(&hint);
+            }
             if message.contains("escape") {
                 // Nearly always a Windows path in a "double-quoted" string.
                 message.push_str(
@@ -530,7 +544,12 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("envoi.toml, line 3, column 1:"), "{text}");
         assert!(text.contains("prot"), "{text}");
+        assert!(text.ends_with("; did you mean `port`?"), "{text}");
         assert_eq!(err.exit_code(), 2);
+        let err = parse("[smtp]\nhots = \"x\"\nrandom = 1\n").unwrap_err();
+        assert!(err.to_string().ends_with("did you mean `host`?"), "{err}");
+        let err = parse("[smtp]\nxyzzy = 1\n").unwrap_err();
+        assert!(!err.to_string().contains("did you mean"), "{err}");
     }
 
     #[test]

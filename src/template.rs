@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::error::{Error, Location, Problem};
 use crate::locale::is_language_tag;
 use crate::recipients::Recipient;
+use crate::text::nearest;
 
 mod cycles;
 
@@ -112,7 +113,8 @@ struct Variant {
 /// Every variant of the letter, keyed by language ("" for the plain one).
 pub struct Templates {
     variants: HashMap<String, Variant>,
-    columns_hint: String,
+    /// The recipients file's column names, for the hint when a variable is not one of them.
+    columns: Vec<String>,
     recipients_display: PathBuf,
 }
 
@@ -173,7 +175,7 @@ impl Templates {
         }
         Ok(Templates {
             variants,
-            columns_hint: columns.join(", "),
+            columns: columns.to_vec(),
             recipients_display: recipients_display.to_path_buf(),
         })
     }
@@ -252,11 +254,20 @@ impl Templates {
             recipient.row()
         );
         let message = match e.reason() {
-            RenderErrorReason::MissingVariable(Some(var)) => format!(
-                "the template uses {{{{{var}}}}} but {} has no column \"{var}\" (its columns: {}); add the column or correct the template {row}",
-                self.recipients_display.display(),
-                self.columns_hint
-            ),
+            RenderErrorReason::MissingVariable(Some(var)) => {
+                let columns = self.columns.join(", ");
+                let recipients = self.recipients_display.display();
+                // `{{org.name}}` looks up the column `org`; that is the name to compare.
+                let column = var.split(['.', '/', '[']).next().unwrap_or(var);
+                match nearest(column, self.columns.iter().map(String::as_str)) {
+                    Some(near) => format!(
+                        "the template uses {{{{{var}}}}} but {recipients} has no column \"{column}\"; did you mean {{{{{near}}}}}? correct the template or add the column (its columns: {columns}) {row}"
+                    ),
+                    None => format!(
+                        "the template uses {{{{{var}}}}} but {recipients} has no column \"{column}\" (its columns: {columns}); add the column or correct the template {row}"
+                    ),
+                }
+            }
             RenderErrorReason::MissingVariable(None) => {
                 format!("the template uses a value this row does not define {row}")
             }
@@ -303,10 +314,9 @@ impl Variant {
                 .span()
                 .map_or(0, |s| crate::config::line_col(front_text, s.start).0);
             location = location.line(front_first_line + line.saturating_sub(1));
-            Error::input(
-                location,
-                format!("front matter: {}", e.message().trim().to_owned()),
-            )
+            let message = e.message().trim();
+            let hint = crate::config::unknown_key_hint(message).unwrap_or_default();
+            Error::input(location, format!("front matter: {message}{hint}"))
         })?;
 
         let mut variant = Variant {

@@ -108,12 +108,13 @@ fn an_unknown_variable_is_named_with_its_template_line_and_row() {
         "templates/letter.hbs",
         "+++\nsubject = \"Statement for {{organisaton}}\"\n+++\n{{salutation}},\n\nDear {{nmae}},\n",
     );
+    // Both are typos of a column, so each names the column meant.
     let columns = "(its columns: email, organisation, name, salutation, language)";
     let subject = format!(
-        "templates/letter.hbs, line 2: the template uses {{{{organisaton}}}} but recipients.csv has no column \"organisaton\" {columns}; add the column or correct the template (rendering recipients.csv row 2)"
+        "templates/letter.hbs, line 2: the template uses {{{{organisaton}}}} but recipients.csv has no column \"organisaton\"; did you mean {{{{organisation}}}}? correct the template or add the column {columns} (rendering recipients.csv row 2)"
     );
     let body = format!(
-        "templates/letter.hbs, line 6, column 6: the template uses {{{{nmae}}}} but recipients.csv has no column \"nmae\" {columns}; add the column or correct the template (rendering recipients.csv row 2)"
+        "templates/letter.hbs, line 6, column 6: the template uses {{{{nmae}}}} but recipients.csv has no column \"nmae\"; did you mean {{{{name}}}}? correct the template or add the column {columns} (rendering recipients.csv row 2)"
     );
     refused_letters(
         &campaign,
@@ -191,7 +192,7 @@ fn front_matter_must_be_there_and_hold_only_known_keys() {
     refused_before_any_letter(
         &campaign,
         &relay,
-        "templates/letter.hbs, line 3: front matter: unknown field `attachment`, expected one of `subject`, `from`, `reply_to`, `cc`, `bcc`, `attachments`, `headers`",
+        "templates/letter.hbs, line 3: front matter: unknown field `attachment`, expected one of `subject`, `from`, `reply_to`, `cc`, `bcc`, `attachments`, `headers`; did you mean `attachments`?",
     );
 
     campaign.file("templates/letter.hbs", "Dear {{salutation}},\n\nText\n");
@@ -457,6 +458,31 @@ fn attachments_from_a_row_must_exist_inside_the_campaign_folder() {
 }
 
 #[test]
+fn a_mistyped_attachment_gets_the_nearest_file_of_its_folder() {
+    let (campaign, relay) = campaign_and_relay();
+    campaign
+        .file("attachments/statement.pdf", b"%PDF-1.4")
+        .file("attachments/annex.pdf", b"%PDF-1.4")
+        .file(
+            "templates/letter.hbs",
+            "+++\nsubject = \"Statement\"\nattachments = [\"attachments/statment.pdf\"]\n+++\nText\n",
+        )
+        .file(
+            "recipients.csv",
+            "email,organisation,attachments\na@un.example,UN,attachments\\Annexe.pdf\n",
+        );
+    refused_letters(
+        &campaign,
+        &relay,
+        &[
+            "templates/letter.hbs: attachments: attachment \"attachments/statment.pdf\" does not exist; did you mean \"attachments/statement.pdf\"? correct the file name (paths are relative to the campaign folder) (rendering recipients.csv row 2)",
+            "recipients.csv, row 2, column \"attachments\": attachment \"attachments\\Annexe.pdf\" does not exist; did you mean \"attachments\\annex.pdf\"? correct the file name (paths are relative to the campaign folder)",
+        ],
+        &format!("2 problems found (0 of 1 letter ready); {CHECK_AGAIN}"),
+    );
+}
+
+#[test]
 fn an_attachment_of_the_letter_outside_the_campaign_is_one_template_problem() {
     let (campaign, relay) = campaign_and_relay();
     campaign.file(
@@ -492,7 +518,7 @@ fn envoi_toml_syntax_errors_and_unknown_keys_name_line_and_column() {
     refused_before_any_letter(
         &campaign,
         &relay,
-        "envoi.toml, line 6, column 1: unknown field `replyto`, expected `from` or `reply_to`",
+        "envoi.toml, line 6, column 1: unknown field `replyto`, expected `from` or `reply_to`; did you mean `reply_to`?",
     );
 }
 
