@@ -1,5 +1,5 @@
-//! `envoi check`: every problem of every row in one run, a template problem once, a one-line
-//! summary; and the campaign bundled with envoi passes it.
+//! `envoi check`: every problem of every row in one run, a problem repeated on many rows once
+//! with its rows, a one-line summary; and the campaign bundled with envoi passes it.
 
 use crate::support::campaign::TestCampaign;
 use crate::support::run::{bundled_campaign, envoi_in, run};
@@ -42,7 +42,7 @@ fn every_bad_row_is_listed_in_one_run_then_one_summary_line() {
 }
 
 #[test]
-fn a_template_problem_on_every_row_is_listed_once_with_a_count_and_row_problems_still_show() {
+fn a_template_problem_on_every_row_is_one_line_listing_its_rows_and_row_problems_still_show() {
     let campaign = TestCampaign::new();
     campaign
         .file(
@@ -62,14 +62,48 @@ fn a_template_problem_on_every_row_is_listed_once_with_a_count_and_row_problems_
     assert_eq!(
         check.stdout_lines(),
         [
-            "templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipients.csv has no column \"titel\" (its columns: email, organisation, name, salutation, language); add the column or correct the template (rendering recipients.csv row 2)",
+            "templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipients.csv has no column \"titel\" (its columns: email, organisation, name, salutation, language); add the column or correct the template (rendering recipients.csv rows 2, 3, 4 and 3 more)",
             "recipients.csv, row 8, column \"email\": \"not-an-address\" is not an email address; correct it in the spreadsheet",
-            "  (the same problem as \"templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipien…\" occurs in 5 rows more)",
         ]
     );
     assert_eq!(
         check.stderr,
         "error: 7 problems found (0 of 7 letters ready); nothing was sent. Correct them and run envoi check again\n"
+    );
+}
+
+#[test]
+fn a_cell_problem_on_many_rows_is_one_line_naming_the_first_rows_and_how_many_more() {
+    let campaign = TestCampaign::new();
+    // Rows 2..=45; the email cell is empty on rows 4, 9, 12 and 14..=44 (31 rows).
+    let mut csv = String::from("email,organisation\n");
+    for row in 2..=45 {
+        let empty = [4, 9, 12].contains(&row) || (14..=44).contains(&row);
+        let email = if empty {
+            String::new()
+        } else {
+            format!("r{row}@org.example")
+        };
+        csv.push_str(&format!("{email},Organisation {row}\n"));
+    }
+    csv.push_str("not-an-address,Organisation 46\n");
+    campaign.file("recipients.csv", csv).file(
+        "templates/letter.hbs",
+        "+++\nsubject = \"Statement\"\n+++\nTo {{organisation}}\n",
+    );
+
+    let check = campaign.run(&["check"]);
+    check.expect_code(2);
+    assert_eq!(
+        check.stdout_lines(),
+        [
+            "recipients.csv, rows 4, 9, 12 and 31 more, column \"email\": the email cell is empty; fill in the address or delete the row",
+            "recipients.csv, row 46, column \"email\": \"not-an-address\" is not an email address; correct it in the spreadsheet",
+        ]
+    );
+    assert_eq!(
+        check.stderr,
+        "error: 35 problems found (10 of 45 letters ready); nothing was sent. Correct them and run envoi check again\n"
     );
 }
 
