@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::campaign::Campaign;
 use crate::cli::{CheckArgs, GlobalArgs};
+use crate::commands::init::PLACEHOLDERS;
 use crate::commands::{Outcome, plural};
 use crate::error::{Error, Location, Problem};
 use crate::pipeline::{NO_RECIPIENTS, Pipeline, RowFilter};
@@ -41,6 +43,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         }
     };
 
+    let mut leftovers = Leftovers::default();
     let filter = RowFilter::default();
     let (mut letters, mut good) = (0usize, 0usize);
     // Rows whose letter has an address with a non-ASCII local part.
@@ -50,6 +53,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         match letter.result {
             Ok(composed) => {
                 good += 1;
+                leftovers.note(&composed.text);
                 if composed.address_needing_smtputf8().is_some() {
                     smtputf8_rows.push(composed.row);
                 }
@@ -96,6 +100,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         smtputf8_verdict(&smtputf8_rows, None, pipeline.campaign.recipients_display());
     }
 
+    leftovers.warn(&pipeline.campaign);
     report.finish();
     let total = report.total();
     if total == 0 {
@@ -108,6 +113,59 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
         good,
         plural(letters, "letter"),
     )))
+}
+
+/// The sample text `envoi init` wrote that letters still contain: a warning, not a problem, as
+/// a campaign may be checked long before its statement is written.
+#[derive(Default)]
+struct Leftovers {
+    /// For each of [`PLACEHOLDERS`], how many letters contain it.
+    letters: [usize; PLACEHOLDERS.len()],
+}
+
+impl Leftovers {
+    fn note(&mut self, text: &str) {
+        for (count, placeholder) in self.letters.iter_mut().zip(PLACEHOLDERS) {
+            if text.contains(placeholder) {
+                *count += 1;
+            }
+        }
+    }
+
+    fn warn(&self, campaign: &Campaign) {
+        let folder = campaign
+            .template_display()
+            .parent()
+            .unwrap_or(Path::new(""));
+        for (&count, placeholder) in self.letters.iter().zip(PLACEHOLDERS) {
+            if count == 0 {
+                continue;
+            }
+            let place = find_in_templates(campaign, folder, placeholder)
+                .map(|location| format!("{location}: "))
+                .unwrap_or_default();
+            println!(
+                "warning: {place}\"{placeholder}\" is the sample text envoi init wrote, and {} still {} it; replace it with your own text before sending",
+                plural(count, "letter"),
+                if count == 1 { "contains" } else { "contain" }
+            );
+        }
+    }
+}
+
+/// The template file and line that hold `text`, looking through the letter's folder.
+fn find_in_templates(campaign: &Campaign, folder: &Path, text: &str) -> Option<Location> {
+    let mut files: Vec<_> = std::fs::read_dir(campaign.path(folder))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name())
+        .collect();
+    files.sort();
+    files.iter().find_map(|name| {
+        let source = std::fs::read_to_string(campaign.path(folder.join(name))).ok()?;
+        let line = source.lines().position(|line| line.contains(text))?;
+        Some(Location::file(folder.join(name)).line(line + 1))
+    })
 }
 
 /// What `check` says of letters with an address whose local part is not ASCII, which need a

@@ -29,6 +29,17 @@ const FILES: &[(&str, &str)] = &[
         "attachments/README.txt",
         include_str!("../../assets/init/attachments/README.txt"),
     ),
+    // Not `assets/init/.gitignore`: that would apply to envoi's own repository.
+    (".gitignore", include_str!("../../assets/init/gitignore")),
+];
+
+/// Lines of the sample statement that only say what to write there. `check` warns while a
+/// letter still contains one, so the sample text is never sent by mistake.
+pub const PLACEHOLDERS: &[&str] = &[
+    "Title of your statement",
+    "Replace this text with your statement.",
+    "Name of the signatory",
+    "Title of the signatory",
 ];
 
 pub fn execute(global: &GlobalArgs, args: &InitArgs) -> Result<Outcome, Error> {
@@ -48,6 +59,12 @@ pub fn execute(global: &GlobalArgs, args: &InitArgs) -> Result<Outcome, Error> {
         dir.join("envoi.toml").display(),
         dir.join("recipients.csv").display(),
         dir.join("templates/statement.md").display(),
+        dir.display()
+    );
+    println!(
+        "To use a spreadsheet instead of recipients.csv (.xlsx, .xls or .ods, with the same \
+         columns in its first row), put it in {} and add under [campaign] in envoi.toml: \
+         recipients = \"addressees.xlsx\" (and sheet = \"Sheet1\" for a sheet other than the first)",
         dir.display()
     );
     Ok(Outcome::Done)
@@ -78,4 +95,20 @@ pub fn write_sample(dir: &Path) -> Result<(Vec<&'static str>, Vec<&'static str>)
         }
     }
     Ok((written, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_in_the_sample_statement() {
+        let (_, statement) = FILES
+            .iter()
+            .find(|(name, _)| *name == "templates/statement.md")
+            .unwrap();
+        for placeholder in PLACEHOLDERS {
+            assert!(statement.contains(placeholder), "{placeholder}");
+        }
+    }
 }

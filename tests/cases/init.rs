@@ -3,13 +3,22 @@
 use crate::support::campaign::TestCampaign;
 
 /// The files of the sample, as `init` lists them.
-const SAMPLE: [&str; 6] = [
+const SAMPLE: [&str; 7] = [
     "envoi.toml",
     "recipients.csv",
     "templates/letter.hbs",
     "templates/letter.fr.hbs",
     "templates/statement.md",
     "attachments/README.txt",
+    ".gitignore",
+];
+
+/// What `check` says of the sample statement until it is replaced: warnings, exit 0.
+const SAMPLE_WARNINGS: [&str; 4] = [
+    "warning: templates/statement.md, line 1: \"Title of your statement\" is the sample text envoi init wrote, and 3 letters still contain it; replace it with your own text before sending",
+    "warning: templates/statement.md, line 3: \"Replace this text with your statement.\" is the sample text envoi init wrote, and 3 letters still contain it; replace it with your own text before sending",
+    "warning: templates/statement.md, line 11: \"Name of the signatory\" is the sample text envoi init wrote, and 3 letters still contain it; replace it with your own text before sending",
+    "warning: templates/statement.md, line 12: \"Title of the signatory\" is the sample text envoi init wrote, and 3 letters still contain it; replace it with your own text before sending",
 ];
 
 #[test]
@@ -23,11 +32,17 @@ fn init_writes_a_sample_campaign_that_passes_check_and_renders() {
         .map(|f| format!("created {dir}/{f}"))
         .collect();
     assert_eq!(init.stdout_lines()[..SAMPLE.len()], created);
-    assert!(
-        init.stdout
-            .ends_with(&format!("then run: envoi --dir {dir} check\n")),
-        "{}",
-        init.stdout
+    assert_eq!(
+        init.stdout_lines()[SAMPLE.len()..],
+        [
+            "",
+            &format!(
+                "Next: edit {dir}/envoi.toml, {dir}/recipients.csv and {dir}/templates/statement.md, then run: envoi --dir {dir} check"
+            ),
+            &format!(
+                "To use a spreadsheet instead of recipients.csv (.xlsx, .xls or .ods, with the same columns in its first row), put it in {dir} and add under [campaign] in envoi.toml: recipients = \"addressees.xlsx\" (and sheet = \"Sheet1\" for a sheet other than the first)"
+            ),
+        ]
     );
     let mut files = campaign.files();
     files.sort();
@@ -35,10 +50,61 @@ fn init_writes_a_sample_campaign_that_passes_check_and_renders() {
     expected.sort();
     assert_eq!(files, expected);
 
+    // The sample passes, but says its statement is still the placeholder.
     let check = campaign.run(&["check"]);
     check.expect_code(0);
-    assert_eq!(check.stdout, "3 letters ready; no problems found\n");
+    let mut expected = SAMPLE_WARNINGS.to_vec();
+    expected.push("3 letters ready; no problems found");
+    assert_eq!(check.stdout_lines(), expected);
     assert_eq!(campaign.preview_out().len(), 3);
+}
+
+#[test]
+fn check_stops_warning_once_the_sample_statement_is_replaced() {
+    let campaign = TestCampaign::empty();
+    campaign.run(&["init"]).expect_code(0);
+    // One placeholder left, in the French letter only (there is one French row).
+    campaign
+        .file(
+            "templates/statement.md",
+            "# Statement on the budget\n\nThe Office welcomes the budget.\n",
+        )
+        .file(
+            "templates/letter.fr.hbs",
+            campaign
+                .read("templates/letter.fr.hbs")
+                .replace("Bureau de l'Ombudsman\n", "Name of the signatory\n"),
+        );
+    let check = campaign.run(&["check"]);
+    check.expect_code(0);
+    assert_eq!(
+        check.stdout_lines(),
+        [
+            "warning: templates/letter.fr.hbs, line 27: \"Name of the signatory\" is the sample text envoi init wrote, and 1 letter still contains it; replace it with your own text before sending",
+            "3 letters ready; no problems found",
+        ]
+    );
+}
+
+#[test]
+fn the_sample_gitignore_keeps_the_outbox_and_the_delivery_log_out_of_git() {
+    let campaign = TestCampaign::empty();
+    campaign.run(&["init"]).expect_code(0);
+    let ignored: Vec<String> = campaign
+        .read(".gitignore")
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "/outbox/",
+            "/delivery-log.csv",
+            "/delivery-log.csv.inflight",
+            "/delivery-log.csv.lock"
+        ]
+    );
 }
 
 #[test]
