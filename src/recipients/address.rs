@@ -3,52 +3,103 @@
 use std::str::FromStr;
 
 use super::rules::quote;
+use crate::compose::AddressError;
+
+/// What is wrong with an `email` cell. Each message says what to do; the caller adds the row
+/// and column.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum EmailError {
+    #[error("the email cell is empty; fill in the address or delete the row")]
+    Empty,
+    #[error("{} runs over several lines; put the address on one line", quote(.email))]
+    SeveralLines { email: String },
+    #[error(
+        "{} is not a bare email address; put only the address in this column, and the \
+         person's name in the `name` column",
+        quote(.email)
+    )]
+    NotBare { email: String },
+    /// A character that a spreadsheet does not show, pasted from a web page or a document.
+    #[error(
+        "{} contains an invisible character U+{:04X} ({}); retype the address",
+        quote(&shown_visibly(.email)),
+        u32::from(*.character),
+        character_name(*.character)
+    )]
+    Invisible { email: String, character: char },
+    #[error(
+        "{} is not an email address; there is a comma where a dot belongs: {with_dots}",
+        quote(.email)
+    )]
+    CommaForDot { email: String, with_dots: String },
+    #[error(
+        "{} is not an email address; put one address per row; further addressees of the same \
+         letter go in the `cc` column",
+        quote(.email)
+    )]
+    SeveralAddresses { email: String },
+    #[error("{} is not an email address; correct it in the spreadsheet", quote(.email))]
+    NotAnAddress { email: String },
+    #[error(
+        "{} is not a complete address: its domain {} has no dot (an address ends in a domain \
+         such as {domain}.org); correct it in the spreadsheet",
+        quote(.email),
+        quote(.domain)
+    )]
+    DotlessDomain { email: String, domain: String },
+    /// An international domain without a valid A-label form.
+    #[error(transparent)]
+    Domain(#[from] AddressError),
+}
 
 /// Checks an `email` cell; returns the key that identifies the addressee (lower case).
-pub(super) fn check_email(email: &str) -> Result<String, String> {
+pub(super) fn check_email(email: &str) -> Result<String, EmailError> {
+    let owned = || email.to_owned();
     if email.is_empty() {
-        return Err("the email cell is empty; fill in the address or delete the row".to_owned());
+        return Err(EmailError::Empty);
     }
     if email.contains(['\r', '\n']) {
-        return Err(format!(
-            "{} runs over several lines; put the address on one line",
-            quote(email)
-        ));
+        return Err(EmailError::SeveralLines { email: owned() });
     }
     if email.contains(['<', '>']) {
-        return Err(format!(
-            "{} is not a bare email address; put only the address in this column, and the \
-             person's name in the `name` column",
-            quote(email)
-        ));
+        return Err(EmailError::NotBare { email: owned() });
+    }
+    // Before parsing: UTS 46 would silently drop some of these from the domain, and the letter
+    // would go to an address that is not the one in the cell.
+    if let Some(character) = email.chars().find(|&c| is_invisible(c)) {
+        return Err(EmailError::Invisible {
+            email: owned(),
+            character,
+        });
     }
     let Ok(address) = lettre::Address::from_str(email) else {
         let with_dots = email.replace(',', ".");
-        let hint = if email.contains(',')
-            && !email.contains([';', ' '])
-            && lettre::Address::from_str(&with_dots).is_ok_and(|a| has_dotted_domain(a.domain()))
-        {
-            format!("there is a comma where a dot belongs: {with_dots}")
-        } else if email.contains([',', ';']) {
-            "put one address per row; further addressees of the same letter go in the `cc` column"
-                .to_owned()
-        } else {
-            "correct it in the spreadsheet".to_owned()
-        };
-        return Err(format!("{} is not an email address; {hint}", quote(email)));
+        return Err(
+            if email.contains(',')
+                && !email.contains([';', ' '])
+                && lettre::Address::from_str(&with_dots)
+                    .is_ok_and(|a| has_dotted_domain(a.domain()))
+            {
+                EmailError::CommaForDot {
+                    email: owned(),
+                    with_dots,
+                }
+            } else if email.contains([',', ';']) {
+                EmailError::SeveralAddresses { email: owned() }
+            } else {
+                EmailError::NotAnAddress { email: owned() }
+            },
+        );
     };
     if !has_dotted_domain(address.domain()) {
-        let domain = address.domain();
-        return Err(format!(
-            "{} is not a complete address: its domain {} has no dot (an address ends in a \
-             domain such as {domain}.org); correct it in the spreadsheet",
-            quote(email),
-            quote(domain)
-        ));
+        return Err(EmailError::DotlessDomain {
+            email: owned(),
+            domain: address.domain().to_owned(),
+        });
     }
     // An international domain must have a valid A-label form; and the key is the same however
     // the domain is written (bakı.example or xn--bak-lua.example), so a duplicate is found.
-    let address = crate::compose::parse_address(email).map_err(|e| e.to_string())?;
+    let address = crate::compose::parse_address(email)?;
     Ok(address.to_string().to_lowercase())
 }
 
@@ -59,23 +110,101 @@ fn has_dotted_domain(domain: &str) -> bool {
     domain.contains('.') || domain.eq_ignore_ascii_case("localhost") || domain.starts_with('[')
 }
 
+/// A character that takes no visible place, or looks like a plain space, in a spreadsheet
+/// cell: Unicode's format characters (general category Cf) and the no-break and other fixed
+/// spaces. An ordinary space is left to the address check, which says the address is wrong.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        // Format characters (Cf), as of Unicode 15.
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+            // Spaces other than the ordinary one (Zs), and the line and paragraph separators.
+            | '\u{00A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{2028}'..='\u{2029}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}'
+    )
+}
+
+/// The Unicode name of the invisible characters met in pasted addresses, or what the others are.
+fn character_name(c: char) -> &'static str {
+    match c {
+        '\u{00AD}' => "soft hyphen",
+        '\u{00A0}' => "no-break space",
+        '\u{200B}' => "zero width space",
+        '\u{200C}' => "zero width non-joiner",
+        '\u{200D}' => "zero width joiner",
+        '\u{200E}' => "left-to-right mark",
+        '\u{200F}' => "right-to-left mark",
+        '\u{061C}' => "Arabic letter mark",
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => "a text direction control",
+        '\u{2060}' => "word joiner",
+        '\u{FEFF}' => "zero width no-break space, or byte order mark",
+        '\u{202F}' => "narrow no-break space",
+        '\u{2000}'..='\u{200A}' | '\u{1680}' | '\u{205F}' | '\u{3000}' => "a wide or narrow space",
+        '\u{2028}' => "line separator",
+        '\u{2029}' => "paragraph separator",
+        _ => "a formatting character",
+    }
+}
+
+/// The cell with each invisible character written as `[U+200B]`, so the message shows where.
+fn shown_visibly(email: &str) -> String {
+    email
+        .chars()
+        .map(|c| {
+            if is_invisible(c) {
+                format!("[U+{:04X}]", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn problem(email: &str) -> String {
+        check_email(email).unwrap_err().to_string()
+    }
+
     #[test]
     fn a_comma_for_a_dot_and_a_domain_without_a_dot_get_their_own_hint() {
         assert_eq!(
-            check_email("info@ombudsman,example").unwrap_err(),
+            problem("info@ombudsman,example"),
             "\"info@ombudsman,example\" is not an email address; there is a comma where a dot belongs: info@ombudsman.example"
         );
-        assert!(
-            check_email("a@x.example, b@x.example")
-                .unwrap_err()
-                .contains("one address per row")
+        assert_eq!(
+            problem("a@x.example, b@x.example"),
+            "\"a@x.example, b@x.example\" is not an email address; put one address per row; further addressees of the same letter go in the `cc` column"
         );
         assert_eq!(
-            check_email("info@institute").unwrap_err(),
+            problem("info@institute"),
             "\"info@institute\" is not a complete address: its domain \"institute\" has no dot (an address ends in a domain such as institute.org); correct it in the spreadsheet"
         );
         for fine in [
@@ -83,8 +212,57 @@ mod tests {
             "me@LOCALHOST",
             "me@relay.localhost",
             "me@x.example",
+            "me@[127.0.0.1]",
         ] {
             assert_eq!(check_email(fine).unwrap(), fine.to_lowercase());
         }
+    }
+
+    #[test]
+    fn an_invisible_character_is_refused_and_named_wherever_it_is() {
+        assert_eq!(
+            problem("info@un.\u{200B}example"),
+            "\"info@un.[U+200B]example\" contains an invisible character U+200B (zero width space); retype the address"
+        );
+        for (email, code, name) in [
+            (
+                "\u{FEFF}info@un.example",
+                "FEFF",
+                "zero width no-break space, or byte order mark",
+            ),
+            ("info@bak\u{00AD}ı.example", "00AD", "soft hyphen"),
+            ("in\u{00A0}fo@un.example", "00A0", "no-break space"),
+            ("info@un.example\u{200F}", "200F", "right-to-left mark"),
+            ("info\u{2060}@un.example", "2060", "word joiner"),
+            ("info@un.exa\u{200C}mple", "200C", "zero width non-joiner"),
+            (
+                "info@un.example\u{E0041}",
+                "E0041",
+                "a formatting character",
+            ),
+        ] {
+            let text = problem(email);
+            assert!(
+                text.contains(&format!(
+                    "contains an invisible character U+{code} ({name}); retype the address"
+                )),
+                "{text}"
+            );
+            assert!(text.contains(&format!("[U+{code}]")), "{text}");
+        }
+        // Letters of any script are visible, and stay accepted.
+        assert_eq!(
+            check_email("info@bakı.example").unwrap(),
+            "info@xn--bak-lua.example"
+        );
+    }
+
+    #[test]
+    fn an_international_domain_that_is_not_valid_is_refused() {
+        assert!(
+            problem("info@xn--zz.example").contains("not a valid international domain name"),
+            "{}",
+            problem("info@xn--zz.example")
+        );
     }
 }

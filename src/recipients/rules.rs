@@ -283,7 +283,7 @@ impl RowRules {
         let email_location = || self.cell(row, layout.positions[layout.email], "email");
         if readable[layout.email] {
             match check_email(&values[layout.email]) {
-                Err(message) => problems.push(Problem::new(email_location(), message)),
+                Err(problem) => problems.push(Problem::new(email_location(), problem.to_string())),
                 Ok(key) => {
                     let key = AddressDigest::of(&key);
                     if let Some(first) = self.seen.get(&key) {

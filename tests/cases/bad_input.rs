@@ -403,6 +403,33 @@ fn every_address_problem_of_every_row_is_listed() {
 }
 
 #[test]
+fn an_invisible_character_in_an_address_is_refused_naming_row_column_and_character() {
+    let (campaign, relay) = campaign_and_relay();
+    // As pasted from a web page or a word processor. The zero width space in a domain used to
+    // vanish in the A-label form, so the letter went out to an address the cell does not show.
+    campaign.file(
+        "recipients.csv",
+        "email,organisation,salutation\n\
+         sg@un.example,United Nations,Excellency\n\
+         info@ohchr\u{200B}.example,OHCHR,Excellency\n\
+         \u{FEFF}desk@coe.example,Council of Europe,Excellency\n\
+         office@osce.exam\u{00AD}ple,OSCE,Excellency\n\
+         sg@nato\u{00A0}.example,NATO,Excellency\n",
+    );
+    refused_letters(
+        &campaign,
+        &relay,
+        &[
+            "recipients.csv, row 3, column \"email\": \"info@ohchr[U+200B].example\" contains an invisible character U+200B (zero width space); retype the address",
+            "recipients.csv, row 4, column \"email\": \"[U+FEFF]desk@coe.example\" contains an invisible character U+FEFF (zero width no-break space, or byte order mark); retype the address",
+            "recipients.csv, row 5, column \"email\": \"office@osce.exam[U+00AD]ple\" contains an invisible character U+00AD (soft hyphen); retype the address",
+            "recipients.csv, row 6, column \"email\": \"sg@nato[U+00A0].example\" contains an invisible character U+00A0 (no-break space); retype the address",
+        ],
+        &format!("4 problems found (1 of 5 letters ready); {CHECK_AGAIN}"),
+    );
+}
+
+#[test]
 fn a_line_break_in_a_cell_that_goes_into_a_header_names_the_column() {
     let (campaign, relay) = campaign_and_relay();
     // The quoted cell spans two lines of the file but is one spreadsheet row: the next row
