@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 
 mod encoding;
 mod idn;
+mod invisible;
+
+pub use invisible::InvisibleCharacter;
 
 use encoding::{attachment_body, encoded_mailboxes, encoded_words, needs_encoding, text_part};
 
@@ -670,6 +673,8 @@ pub enum AddressError {
         "\"{address}\" has a domain, \"{domain}\", that is not a valid international domain name; check its spelling"
     )]
     Domain { address: String, domain: String },
+    #[error(transparent)]
+    Invisible(#[from] InvisibleCharacter),
 }
 
 /// Parses `addr`, `Name <addr>` or `"Name" <addr>`. Done by hand because a display name such
@@ -692,6 +697,7 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, AddressError> {
         }
         _ => (None, text),
     };
+    InvisibleCharacter::check(address)?;
     let address = Address::from_str(address).map_err(|source| AddressError::Mailbox {
         text: text.to_owned(),
         source,
@@ -701,6 +707,7 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, AddressError> {
 
 /// Parses a bare address, its domain in A-label form (see [`idn`]).
 pub fn parse_address(text: &str) -> Result<Address, AddressError> {
+    InvisibleCharacter::check(text)?;
     let address = Address::from_str(text).map_err(|source| AddressError::Address {
         text: text.to_owned(),
         source,

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use super::rules::quote;
-use crate::compose::AddressError;
+use crate::compose::{AddressError, InvisibleCharacter};
 
 /// What is wrong with an `email` cell. Each message says what to do; the caller adds the row
 /// and column.
@@ -20,13 +20,8 @@ pub(super) enum EmailError {
     )]
     NotBare { email: String },
     /// A character that a spreadsheet does not show, pasted from a web page or a document.
-    #[error(
-        "{} contains an invisible character U+{:04X} ({}); retype the address",
-        quote(&shown_visibly(.email)),
-        u32::from(*.character),
-        character_name(*.character)
-    )]
-    Invisible { email: String, character: char },
+    #[error(transparent)]
+    Invisible(#[from] InvisibleCharacter),
     #[error(
         "{} is not an email address; there is a comma where a dot belongs: {with_dots}",
         quote(.email)
@@ -66,12 +61,7 @@ pub(super) fn check_email(email: &str) -> Result<String, EmailError> {
     }
     // Before parsing: UTS 46 would silently drop some of these from the domain, and the letter
     // would go to an address that is not the one in the cell.
-    if let Some(character) = email.chars().find(|&c| is_invisible(c)) {
-        return Err(EmailError::Invisible {
-            email: owned(),
-            character,
-        });
-    }
+    InvisibleCharacter::check(email)?;
     let Ok(address) = lettre::Address::from_str(email) else {
         let with_dots = email.replace(',', ".");
         return Err(
@@ -108,81 +98,6 @@ pub(super) fn check_email(email: &str) -> Result<String, EmailError> {
 /// A bare `info@institute` is a typo for a real domain far more often than an intranet host.
 fn has_dotted_domain(domain: &str) -> bool {
     domain.contains('.') || domain.eq_ignore_ascii_case("localhost") || domain.starts_with('[')
-}
-
-/// A character that takes no visible place, or looks like a plain space, in a spreadsheet
-/// cell: Unicode's format characters (general category Cf) and the no-break and other fixed
-/// spaces. An ordinary space is left to the address check, which says the address is wrong.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        // Format characters (Cf), as of Unicode 15.
-        '\u{00AD}'
-            | '\u{0600}'..='\u{0605}'
-            | '\u{061C}'
-            | '\u{06DD}'
-            | '\u{070F}'
-            | '\u{0890}'..='\u{0891}'
-            | '\u{08E2}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{110BD}'
-            | '\u{110CD}'
-            | '\u{13430}'..='\u{1343F}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0001}'
-            | '\u{E0020}'..='\u{E007F}'
-            // Spaces other than the ordinary one (Zs), and the line and paragraph separators.
-            | '\u{00A0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200A}'
-            | '\u{2028}'..='\u{2029}'
-            | '\u{202F}'
-            | '\u{205F}'
-            | '\u{3000}'
-    )
-}
-
-/// The Unicode name of the invisible characters met in pasted addresses, or what the others are.
-fn character_name(c: char) -> &'static str {
-    match c {
-        '\u{00AD}' => "soft hyphen",
-        '\u{00A0}' => "no-break space",
-        '\u{200B}' => "zero width space",
-        '\u{200C}' => "zero width non-joiner",
-        '\u{200D}' => "zero width joiner",
-        '\u{200E}' => "left-to-right mark",
-        '\u{200F}' => "right-to-left mark",
-        '\u{061C}' => "Arabic letter mark",
-        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => "a text direction control",
-        '\u{2060}' => "word joiner",
-        '\u{FEFF}' => "zero width no-break space, or byte order mark",
-        '\u{202F}' => "narrow no-break space",
-        '\u{2000}'..='\u{200A}' | '\u{1680}' | '\u{205F}' | '\u{3000}' => "a wide or narrow space",
-        '\u{2028}' => "line separator",
-        '\u{2029}' => "paragraph separator",
-        _ => "a formatting character",
-    }
-}
-
-/// The cell with each invisible character written as `[U+200B]`, so the message shows where.
-fn shown_visibly(email: &str) -> String {
-    email
-        .chars()
-        .map(|c| {
-            if is_invisible(c) {
-                format!("[U+{:04X}]", u32::from(c))
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

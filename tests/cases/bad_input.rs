@@ -409,12 +409,13 @@ fn an_invisible_character_in_an_address_is_refused_naming_row_column_and_charact
     // vanish in the A-label form, so the letter went out to an address the cell does not show.
     campaign.file(
         "recipients.csv",
-        "email,organisation,salutation\n\
-         sg@un.example,United Nations,Excellency\n\
-         info@ohchr\u{200B}.example,OHCHR,Excellency\n\
-         \u{FEFF}desk@coe.example,Council of Europe,Excellency\n\
-         office@osce.exam\u{00AD}ple,OSCE,Excellency\n\
-         sg@nato\u{00A0}.example,NATO,Excellency\n",
+        "email,organisation,salutation,cc\n\
+         sg@un.example,United Nations,Excellency,\n\
+         info@ohchr\u{200B}.example,OHCHR,Excellency,\n\
+         \u{FEFF}desk@coe.example,Council of Europe,Excellency,\n\
+         office@osce.exam\u{00AD}ple,OSCE,Excellency,\n\
+         sg@nato\u{00A0}.example,NATO,Excellency,\n\
+         sg@oas.example,OAS,Excellency,\"archive@oas.example; desk@oas\u{200D}.example\"\n",
     );
     refused_letters(
         &campaign,
@@ -424,8 +425,9 @@ fn an_invisible_character_in_an_address_is_refused_naming_row_column_and_charact
             "recipients.csv, row 4, column \"email\": \"[U+FEFF]desk@coe.example\" contains an invisible character U+FEFF (zero width no-break space, or byte order mark); retype the address",
             "recipients.csv, row 5, column \"email\": \"office@osce.exam[U+00AD]ple\" contains an invisible character U+00AD (soft hyphen); retype the address",
             "recipients.csv, row 6, column \"email\": \"sg@nato[U+00A0].example\" contains an invisible character U+00A0 (no-break space); retype the address",
+            "recipients.csv, row 7, column \"cc\": \"desk@oas[U+200D].example\" contains an invisible character U+200D (zero width joiner); retype the address; correct it in the spreadsheet (addresses separated by , or ;)",
         ],
-        &format!("4 problems found (1 of 5 letters ready); {CHECK_AGAIN}"),
+        &format!("5 problems found (1 of 6 letters ready); {CHECK_AGAIN}"),
     );
 }
 
