@@ -72,7 +72,9 @@ fuzz_target!(|data: &[u8]| {
 /// An accepted address is one bare address, exactly as compose will put it in To.
 fn lettre_address_ok(email: &str) -> bool {
     !email.contains(['\r', '\n', '<', '>'])
-        // The domain goes out in A-label form (UTS 46 maps away invisible characters), so
-        // the parsed address may differ from the cell; it must parse, and as a bare address.
+        // The domain goes out in A-label form, so the parsed address may differ from the cell
+        // (in case, or in script); it must parse, and as a bare address.
         && envoi::compose::parse_mailbox(email).is_ok_and(|m| m.name.is_none())
+        // Nor does it hold a character the cell would not show.
+        && envoi::compose::InvisibleCharacter::check(email).is_ok()
 }
