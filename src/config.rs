@@ -14,6 +14,28 @@ use serde::Deserialize;
 use crate::error::{Error, Location, Problem};
 use crate::secret::{PasswordCommand, PasswordSource};
 
+/// A section naming a server envoi logs in to (`[smtp]`, `[mailbox]`): the keys both share,
+/// then the section's own. A macro rather than a `#[serde(flatten)]` struct because flatten
+/// drops `deny_unknown_fields`'s list of expected keys and the key's line and column from
+/// toml's messages, which users need to find a typo.
+macro_rules! server_section {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub host: Option<String>,
+            pub port: Option<u16>,
+            pub security: Option<String>,
+            pub username: Option<String>,
+            /// A string split like a shell command line, or a list of words (for Windows paths).
+            pub password_command: Option<PasswordCommand>,
+            pub ca_file: Option<PathBuf>,
+            $($(#[$field_meta])* pub $field: $type,)*
+        }
+    };
+}
+
 pub mod tracking;
 
 /// `envoi.toml` as written. Unknown keys are errors: a typo must not silently change behaviour.
@@ -60,22 +82,16 @@ pub struct SenderSection {
     pub reply_to: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpSection {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub security: Option<String>,
-    pub username: Option<String>,
-    /// A string split like a shell command line, or a list of words (for Windows paths).
-    pub password_command: Option<PasswordCommand>,
-    pub ca_file: Option<PathBuf>,
-    /// `plain`, `login` or `xoauth2`; default: whatever the relay offers of plain and login.
-    pub auth: Option<String>,
-    /// Seconds to wait for any one reply from the relay.
-    pub timeout: Option<u64>,
-    /// The name envoi gives itself in EHLO; default: this machine's host name.
-    pub hello_name: Option<String>,
+server_section! {
+    /// `[smtp]` as written.
+    pub struct SmtpSection {
+        /// `plain`, `login` or `xoauth2`; default: whatever the relay offers of plain and login.
+        pub auth: Option<String>,
+        /// Seconds to wait for any one reply from the relay.
+        pub timeout: Option<u64>,
+        /// The name envoi gives itself in EHLO; default: this machine's host name.
+        pub hello_name: Option<String>,
+    }
 }
 
 /// `[signing]`: S/MIME and DKIM keys (see [`crate::signing`]). Paths are relative to the

@@ -23,20 +23,14 @@ pub struct TrackingSection {
     pub read_receipts: Option<bool>,
 }
 
-/// `[mailbox]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailboxSection {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub security: Option<String>,
-    pub username: Option<String>,
-    pub password_command: Option<PasswordCommand>,
-    pub ca_file: Option<PathBuf>,
-    pub folder: Option<String>,
-    pub sent_folder: Option<String>,
-    /// Seconds to wait for any one answer from the IMAP server.
-    pub timeout: Option<u64>,
+server_section! {
+    /// `[mailbox]` as written.
+    pub struct MailboxSection {
+        pub folder: Option<String>,
+        pub sent_folder: Option<String>,
+        /// Seconds to wait for any one answer from the IMAP server.
+        pub timeout: Option<u64>,
+    }
 }
 
 /// What `NOTIFY=` asks for (RFC 3461 4.1).
