@@ -362,23 +362,11 @@ fn every_letter_ends_delivered_or_bounced_and_a_second_track_adds_nothing() {
             &["track", "--maildir", &maildir, "--log", "maildir-log.csv"],
         )
         .expect_code(0);
-    let text = campaign.read("maildir-log.csv");
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut by_maildir = BTreeMap::new();
-    for r in reader.records().filter_map(|r| r.ok()) {
-        by_maildir.insert(
-            r[2].to_lowercase(),
-            support::campaign::LogRow {
-                row: r[1].parse().unwrap_or(0),
-                email: r[2].to_owned(),
-                status: r[4].to_owned(),
-                code: r[5].to_owned(),
-                detail: r[6].to_owned(),
-                message_id: r[7].to_owned(),
-                attempts: r[8].parse().unwrap_or(0),
-            },
-        );
-    }
+    let by_maildir: BTreeMap<_, _> = campaign
+        .rows_of("maildir-log.csv")
+        .into_iter()
+        .map(|row| (row.email.to_lowercase(), row))
+        .collect();
     check(&by_maildir);
 
     // Sent: one copy per letter, none added by the resume or by track.

@@ -9,10 +9,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
+
+#[path = "support/process.rs"]
+mod process;
+use process::envoi_command;
 
 /// How long Postfix may take to deliver everything once envoi has finished (it usually needs
 /// well under a second; the margin is for a loaded CI machine).
@@ -91,19 +95,7 @@ fn bundled_campaign_goes_through_postfix_intact() {
         letters.len()
     );
     let started = Instant::now();
-    let mut envoi = Command::new(env!("CARGO_BIN_EXE_envoi"));
-    for var in [
-        "ENVOI_SMTP_HOST",
-        "ENVOI_SMTP_PORT",
-        "ENVOI_SMTP_SECURITY",
-        "ENVOI_SMTP_USER",
-        "ENVOI_SMTP_PASSWORD",
-    ] {
-        envoi.env_remove(var);
-    }
-    let output = envoi
-        .arg("--dir")
-        .arg(campaign.path())
+    let output = envoi_command(campaign.path())
         .args(["send", "--smtp-port", &port, "--yes"])
         .stdin(Stdio::null())
         .output()
@@ -473,7 +465,7 @@ mod signing_pki;
 /// campaign's test, which counts every file there.
 mod signing {
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     use super::signing_pki as pki;
@@ -551,12 +543,9 @@ mod signing {
     /// Runs envoi on the campaign with the PKCS#12 password; panics unless it exits 0 without
     /// showing the password. Returns its standard output.
     fn envoi(dir: &Path, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_envoi"))
-            .arg("--dir")
-            .arg(dir)
+        let output = super::envoi_command(dir)
             .args(args)
             .env("ENVOI_SMIME_PASSWORD", P12_PASSWORD)
-            .env_remove("ENVOI_SMTP_PASSWORD")
             .stdin(Stdio::null())
             .output()
             .expect("run envoi");
@@ -615,7 +604,7 @@ mod signing {
 mod relay_behaviour {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Output, Stdio};
+    use std::process::{Output, Stdio};
     use std::time::{Duration, Instant};
 
     use mail_parser::MessageParser;
@@ -641,24 +630,20 @@ mod relay_behaviour {
         }
 
         fn send(&self, env: &[(&str, &str)]) -> Output {
-            let mut envoi = Command::new(env!("CARGO_BIN_EXE_envoi"));
-            for var in [
-                "ENVOI_SMTP_HOST",
-                "ENVOI_SMTP_PORT",
-                "ENVOI_SMTP_SECURITY",
-                "ENVOI_SMTP_USER",
-                "ENVOI_SMTP_PASSWORD",
-            ] {
-                envoi.env_remove(var);
-            }
-            envoi
+            super::envoi_command(self.dir.path())
                 .envs(env.iter().copied())
-                .arg("--dir")
-                .arg(self.dir.path())
                 .args(["send", "--yes"])
                 .stdin(Stdio::null())
                 .output()
                 .expect("run envoi")
+        }
+
+        /// Sends, asserts the exit code, and returns everything envoi printed.
+        fn send_expecting(&self, env: &[(&str, &str)], code: i32) -> String {
+            let output = self.send(env);
+            let all = text(&output);
+            assert_eq!(output.status.code(), Some(code), "{all}");
+            all
         }
 
         fn log(&self) -> HashMap<String, LogRow> {
@@ -733,9 +718,7 @@ mod relay_behaviour {
             4,
             &recipients(domain, 16),
         );
-        let output = campaign.send(&[]);
-        let all = text(&output);
-        assert_eq!(output.status.code(), Some(0), "{all}");
+        let all = campaign.send_expecting(&[], 0);
         assert_eq!(
             all.matches("the relay accepts fewer connections than concurrency = 4")
                 .count(),
@@ -764,8 +747,7 @@ mod relay_behaviour {
             "email,organisation,name,salutation,language,cc,bcc\nto@{domain},Org,Name,Dear colleague,en,a@{domain};b@{domain};c@{domain},bcc@{domain}\n"
         );
         let campaign = Campaign::new(&plain("ENVOI_POSTFIX_RECIPIENTS_PORT"), 1, &csv);
-        let output = campaign.send(&[]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        campaign.send_expecting(&[], 0);
         let row = campaign.log()[&format!("to@{domain}")].clone();
         assert_eq!(row.status, "sent", "{row:?}");
         assert!(
@@ -812,8 +794,7 @@ mod relay_behaviour {
         let campaign = Campaign::new(&tls_smtp(Some(&user)), 2, &recipients(domain, 4));
         pinned(&campaign);
         let password = required_env("ENVOI_POSTFIX_SASL_PASSWORD");
-        let output = campaign.send(&[("ENVOI_SMTP_PASSWORD", password.as_str())]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        campaign.send_expecting(&[("ENVOI_SMTP_PASSWORD", password.as_str())], 0);
         let log = campaign.log();
         let delivered = delivered_to(domain, 4);
         for i in 0..4 {
@@ -841,9 +822,7 @@ mod relay_behaviour {
                 .count()
         };
         let before = failures();
-        let output = campaign.send(&[("ENVOI_SMTP_PASSWORD", "not the password")]);
-        let all = text(&output);
-        assert_eq!(output.status.code(), Some(3), "{all}");
+        let all = campaign.send_expecting(&[("ENVOI_SMTP_PASSWORD", "not the password")], 3);
         assert!(
             all.contains(&format!("the relay refused to log in as \"{user}\"")),
             "{all}"
@@ -867,9 +846,7 @@ mod relay_behaviour {
             required_env("ENVOI_POSTFIX_TLS_PORT")
         );
         let campaign = Campaign::new(&smtp, 2, &recipients("clear.postfix.test", 3));
-        let output = campaign.send(&[]);
-        let all = text(&output);
-        assert_eq!(output.status.code(), Some(3), "{all}");
+        let all = campaign.send_expecting(&[], 3);
         assert!(
             all.contains("530 5.7.0 Must issue a STARTTLS command first"),
             "{all}"
@@ -885,9 +862,7 @@ mod relay_behaviour {
             1,
             &recipients(domain, 8),
         );
-        let output = campaign.send(&[]);
-        let all = text(&output);
-        assert_eq!(output.status.code(), Some(3), "{all}");
+        let all = campaign.send_expecting(&[], 3);
         assert!(
             all.contains("the relay refused 3 letters in a row with the same reply (554 5.7.1"),
             "{all}"
@@ -914,7 +889,7 @@ mod mail;
 /// afterwards, under [`MAILDIR`].
 mod letters_arrive_intact {
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     use super::{attachment_files, mail};
@@ -946,11 +921,8 @@ mod letters_arrive_intact {
         .unwrap();
         attachment_files::write_into(dir);
 
-        let output = Command::new(env!("CARGO_BIN_EXE_envoi"))
-            .arg("--dir")
-            .arg(dir)
+        let output = super::envoi_command(dir)
             .args(["send", "--yes"])
-            .env_remove("ENVOI_SMTP_PASSWORD")
             .stdin(Stdio::null())
             .output()
             .expect("run envoi");

@@ -78,7 +78,12 @@ impl TestCampaign {
 
     /// The delivery log's rows as (row, email, status, code, detail).
     pub fn log_rows(&self) -> Vec<LogRow> {
-        let text = self.read("delivery-log.csv");
+        self.rows_of("delivery-log.csv")
+    }
+
+    /// The rows of a log file in the campaign folder (`track --log` may write another one).
+    pub fn rows_of(&self, log: &str) -> Vec<LogRow> {
+        let text = self.read(log);
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         reader
             .records()

@@ -5,6 +5,7 @@ pub mod attachment_files;
 pub mod campaign;
 pub mod mail;
 pub mod pki;
+pub mod process;
 pub mod relay;
 pub mod run;
 pub mod signing;

@@ -81,20 +81,8 @@ pub fn envoi_in(dir: &Path, args: &[&str]) -> Command {
 
 /// [`envoi_in`] as a plain `std::process::Command`, for tests that spawn and signal envoi.
 pub fn process_in(dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_envoi"));
-    cmd.arg("--dir").arg(dir).args(args);
-    for var in [
-        "ENVOI_SMTP_HOST",
-        "ENVOI_SMTP_PORT",
-        "ENVOI_SMTP_SECURITY",
-        "ENVOI_SMTP_USER",
-        "ENVOI_SMTP_PASSWORD",
-        "ENVOI_IMAP_PASSWORD",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("ENVOI_TODAY", "2024-01-19");
+    let mut cmd = super::process::envoi_command(dir);
+    cmd.args(args).env("ENVOI_TODAY", "2024-01-19");
     cmd
 }
 
