@@ -96,35 +96,22 @@ impl GlobalArgs {
     ) -> Self {
         let (before_files, before_relay) = before;
         let paths = CampaignPaths::default();
-        let pick = |after: Option<&PathBuf>, before: &Option<PathBuf>, default: PathBuf| {
-            after.or(before.as_ref()).cloned().unwrap_or(default)
+        // The value given after the command, else the one given before it.
+        fn later<T: Clone>(after: Option<&Option<T>>, before: &Option<T>) -> Option<T> {
+            after.and_then(Option::as_ref).or(before.as_ref()).cloned()
+        }
+        let file = |field: fn(&CampaignFiles) -> &Option<PathBuf>| {
+            later(files.map(field), field(before_files))
         };
         GlobalArgs {
             dir,
-            config: pick(
-                files.and_then(|f| f.config.as_ref()),
-                &before_files.config,
-                paths.config,
-            ),
-            recipients: files
-                .and_then(|f| f.recipients.clone())
-                .or_else(|| before_files.recipients.clone())
-                .or(paths.recipients),
-            template: pick(
-                files.and_then(|f| f.template.as_ref()),
-                &before_files.template,
-                paths.template,
-            ),
-            smtp_host: relay
-                .and_then(|r| r.smtp_host.clone())
-                .or_else(|| before_relay.smtp_host.clone()),
-            smtp_port: relay.and_then(|r| r.smtp_port).or(before_relay.smtp_port),
-            security: relay
-                .and_then(|r| r.security.clone())
-                .or_else(|| before_relay.security.clone()),
-            smtp_user: relay
-                .and_then(|r| r.smtp_user.clone())
-                .or_else(|| before_relay.smtp_user.clone()),
+            config: file(|f| &f.config).unwrap_or(paths.config),
+            recipients: file(|f| &f.recipients).or(paths.recipients),
+            template: file(|f| &f.template).unwrap_or(paths.template),
+            smtp_host: later(relay.map(|r| &r.smtp_host), &before_relay.smtp_host),
+            smtp_port: later(relay.map(|r| &r.smtp_port), &before_relay.smtp_port),
+            security: later(relay.map(|r| &r.security), &before_relay.security),
+            smtp_user: later(relay.map(|r| &r.smtp_user), &before_relay.smtp_user),
         }
     }
 

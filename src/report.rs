@@ -8,20 +8,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::delivery_log::{Entry, History, Status};
+use crate::delivery_log::{Entry, History, Status, StatusCounts};
 
 /// The last status of every recipient in a log.
 #[derive(Debug, Default)]
 pub struct Summary {
-    pub sent: usize,
-    pub failed: usize,
-    pub unknown: usize,
-    pub skipped: usize,
-    pub dry_run: usize,
-    pub delayed: usize,
-    pub delivered: usize,
-    pub bounced: usize,
-    pub read: usize,
+    /// Recipients by their last status (the same tally a send run keeps).
+    pub counts: StatusCounts,
     /// Recipients whose letter did not go out (`failed`, `unknown`, `skipped`, `dry-run`), in
     /// log order.
     pub open: Vec<Entry>,
@@ -63,17 +56,7 @@ impl Summary {
     }
 
     fn count(&mut self, entry: &Entry) {
-        match entry.status {
-            Status::Sent => self.sent += 1,
-            Status::Failed => self.failed += 1,
-            Status::Unknown => self.unknown += 1,
-            Status::Skipped => self.skipped += 1,
-            Status::DryRun => self.dry_run += 1,
-            Status::Delayed => self.delayed += 1,
-            Status::Delivered => self.delivered += 1,
-            Status::Bounced => self.bounced += 1,
-            Status::Read => self.read += 1,
-        }
+        self.counts.add(entry.status);
         match entry.status {
             Status::Failed | Status::Unknown | Status::Skipped | Status::DryRun => {
                 self.open.push(entry.clone());
@@ -87,37 +70,20 @@ impl Summary {
 
     /// Whether `envoi track` has recorded any report in the log.
     pub fn tracked(&self) -> bool {
-        self.delayed + self.delivered + self.bounced + self.read > 0
+        let c = &self.counts;
+        c.delayed + c.delivered + c.bounced + c.read > 0
     }
 
     pub fn total(&self) -> usize {
-        self.sent
-            + self.failed
-            + self.unknown
-            + self.skipped
-            + self.dry_run
-            + self.delayed
-            + self.delivered
-            + self.bounced
-            + self.read
+        self.counts.total()
     }
 
     /// The report as printed by `envoi report`.
     pub fn render(&self, log: &Path) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "{}: {} recipients", log.display(), self.total());
-        for (name, n) in [
-            ("sent", self.sent),
-            ("failed", self.failed),
-            ("unknown", self.unknown),
-            ("skipped", self.skipped),
-            ("dry-run", self.dry_run),
-            ("delayed", self.delayed),
-            ("delivered", self.delivered),
-            ("bounced", self.bounced),
-            ("read", self.read),
-        ] {
-            let _ = writeln!(s, "  {name:<9}{n:>6}");
+        for status in Status::ALL {
+            let _ = writeln!(s, "  {:<9}{:>6}", status.as_str(), self.counts.get(status));
         }
         if self.total() == 0 {
             return s;
@@ -167,13 +133,13 @@ impl Summary {
                 rows.join(", ")
             );
         }
-        if self.unknown > 0 {
+        if self.counts.unknown > 0 {
             let _ = writeln!(
                 s,
                 "\n\"unknown\" means the relay may have received the letter: envoi will not send it again on its own. Check with the relay, then use envoi send --resend --row N."
             );
         }
-        if self.failed > 0 {
+        if self.counts.failed > 0 {
             let _ = writeln!(
                 s,
                 "\"failed\" letters are tried again by the next envoi send."

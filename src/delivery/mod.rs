@@ -52,31 +52,8 @@ pub trait Observer: Sync {
     fn accepted(&self, _letter: &Composed) {}
 }
 
-/// Final outcomes of a run (retried attempts are not counted).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Totals {
-    pub sent: usize,
-    pub failed: usize,
-    pub unknown: usize,
-    pub dry_run: usize,
-}
-
-impl Totals {
-    fn add(&mut self, status: Status) {
-        match status {
-            Status::Sent => self.sent += 1,
-            Status::Failed => self.failed += 1,
-            Status::Unknown => self.unknown += 1,
-            Status::DryRun => self.dry_run += 1,
-            // Not written by a send run.
-            Status::Skipped
-            | Status::Delayed
-            | Status::Delivered
-            | Status::Bounced
-            | Status::Read => {}
-        }
-    }
-}
+/// Final outcomes of a run (retried attempts are not counted), tallied as `envoi report` does.
+pub type Totals = crate::delivery_log::StatusCounts;
 
 /// How a run ended.
 #[derive(Debug)]

@@ -99,6 +99,51 @@ impl fmt::Display for Status {
     }
 }
 
+/// How many outcomes have each status: the one tally behind a send run's totals and
+/// `envoi report`'s summary. A send run only ever adds `sent`, `failed`, `unknown` (and, from old
+/// logs, `dry-run`); a log read back may hold every status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub sent: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    pub skipped: usize,
+    pub dry_run: usize,
+    pub delayed: usize,
+    pub delivered: usize,
+    pub bounced: usize,
+    pub read: usize,
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, status: Status) {
+        *self.slot(status) += 1;
+    }
+
+    pub fn get(&self, status: Status) -> usize {
+        let mut copy = *self;
+        *copy.slot(status)
+    }
+
+    pub fn total(&self) -> usize {
+        Status::ALL.into_iter().map(|status| self.get(status)).sum()
+    }
+
+    fn slot(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Sent => &mut self.sent,
+            Status::Failed => &mut self.failed,
+            Status::Unknown => &mut self.unknown,
+            Status::Skipped => &mut self.skipped,
+            Status::DryRun => &mut self.dry_run,
+            Status::Delayed => &mut self.delayed,
+            Status::Delivered => &mut self.delivered,
+            Status::Bounced => &mut self.bounced,
+            Status::Read => &mut self.read,
+        }
+    }
+}
+
 /// A `status` cell that is none of the spellings the log uses (`Status::as_str`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

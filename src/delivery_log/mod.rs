@@ -48,7 +48,7 @@ use format::{email_key, header_line, next_line_number, parse_log};
 use journal::{Intent, parse_journal, unknown_detail, unresolved};
 
 pub use files::lock_path;
-pub use format::{COLUMNS, Entry, ParseStatusError, Status};
+pub use format::{COLUMNS, Entry, ParseStatusError, Status, StatusCounts};
 pub use history::History;
 pub use journal::journal_path;
 
