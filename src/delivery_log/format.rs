@@ -455,6 +455,18 @@ mod tests {
     use crate::error::Error;
 
     #[test]
+    fn status_counts_tally_each_status_on_its_own() {
+        let mut counts = StatusCounts::default();
+        for status in Status::ALL {
+            counts.add(status);
+        }
+        counts.add(Status::Sent);
+        assert_eq!(counts.get(Status::Sent), 2);
+        assert_eq!((counts.sent, counts.dry_run, counts.read), (2, 1, 1));
+        assert!(Status::ALL[1..].iter().all(|&s| counts.get(s) == 1));
+        assert_eq!(counts.total(), Status::ALL.len() + 1);
+    }
+    #[test]
     fn only_letters_that_did_not_go_out_are_sent_again() {
         let again: Vec<Status> = Status::ALL.into_iter().filter(|s| !s.went_out()).collect();
         assert_eq!(again, [Status::Failed, Status::Skipped, Status::DryRun]);
