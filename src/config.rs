@@ -555,6 +555,36 @@ mod tests {
     }
 
     #[test]
+    fn smtp_and_mailbox_share_their_server_keys_and_list_their_own_for_a_typo() {
+        let config = parse(
+            "[smtp]\nhost = \"smtp.example\"\nusername = \"u\"\n\n[mailbox]\nhost = \"imap.example\"\nport = 993\nsecurity = \"tls\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.smtp.host.as_deref(), Some("smtp.example"));
+        let mailbox = config.mailbox.unwrap();
+        assert_eq!(
+            (mailbox.host.as_deref(), mailbox.port),
+            (Some("imap.example"), Some(993))
+        );
+        let err = parse("[mailbox]\nhost = \"x\"\nfoldr = \"INBOX\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("envoi.toml, line 3, column 1:"), "{err}");
+        assert!(
+            err.contains("`ca_file`, `folder`, `sent_folder`, `timeout`"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean `folder`?"), "{err}");
+        let err = parse("[smtp]\nhelo_name = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`ca_file`, `auth`, `timeout`, `hello_name`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_key_names_line_and_column() {
         let err = parse("[smtp]\nhost = \"x\"\nprot = 25\n").unwrap_err();
         let text = err.to_string();
