@@ -38,6 +38,7 @@ pub mod report;
 pub mod secret;
 pub mod send_plan;
 pub mod signing;
+pub mod spool;
 pub mod template;
 pub mod text;
 pub mod tracking;

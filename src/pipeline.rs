@@ -4,6 +4,7 @@
 //! composed message. [`Pipeline::letters`] streams it, so memory does not grow with the number
 //! of rows.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -13,6 +14,7 @@ use lettre::Address;
 use crate::campaign::{Campaign, CampaignPaths};
 use crate::compose::{self, ComposeSettings, Composed};
 use crate::error::{Error, Location, Problem};
+use crate::recipients::Recipients;
 use crate::signing::Signer;
 use crate::template::Templates;
 
@@ -24,6 +26,9 @@ pub struct Pipeline {
     pub campaign: Campaign,
     pub templates: Templates,
     pub settings: ComposeSettings,
+    /// The recipients file as [`Pipeline::open`] opened it to read the header: the first
+    /// [`letters`](Self::letters) goes on from there instead of opening and parsing it again.
+    opened: RefCell<Option<Recipients>>,
 }
 
 /// One row's way through the pipeline.
@@ -80,10 +85,12 @@ impl Pipeline {
                 .read_receipts,
             signer: None,
         };
+        stats::count(|s| s.recipients_opened += 1);
         Ok(Pipeline {
             campaign,
             templates,
             settings,
+            opened: RefCell::new(Some(recipients)),
         })
     }
 
@@ -107,16 +114,44 @@ impl Pipeline {
         self.settings.signer.as_deref()
     }
 
-    /// Streams every row (or the filtered ones) through rendering and composing. Reads the
-    /// recipients file afresh, so it can be called once to check and once to send.
+    /// The recipients file from its first row: the one `open` read the header of, the first
+    /// time; opened afresh after that.
+    fn recipients(&self) -> Result<Recipients, Error> {
+        match self.opened.borrow_mut().take() {
+            Some(recipients) => Ok(recipients),
+            None => {
+                stats::count(|s| s.recipients_opened += 1);
+                self.campaign.open_recipients()
+            }
+        }
+    }
+
+    /// Streams every row (or the filtered ones) through rendering and composing. The first
+    /// call reads the file `open` opened; a later one reads it afresh.
     pub fn letters<'a>(
         &'a self,
         filter: &'a RowFilter,
     ) -> Result<impl Iterator<Item = Letter> + 'a, Error> {
-        let recipients = self.campaign.open_recipients()?;
+        self.letters_scanned(filter, None)
+    }
+
+    /// [`letters`](Self::letters), with `scan` seeing every row read, selected or not, so that
+    /// the checks of [`RowScan::finish`] need no pass of their own.
+    pub fn letters_scanned<'a>(
+        &'a self,
+        filter: &'a RowFilter,
+        scan: Option<&'a RowScan>,
+    ) -> Result<impl Iterator<Item = Letter> + 'a, Error> {
+        let recipients = self.recipients()?;
         let letters = recipients
+            .inspect(move |row| {
+                if let Some(scan) = scan {
+                    scan.saw(row_number(row));
+                }
+            })
             .filter_map(move |row| match row {
                 Ok(recipient) if filter.accepts(recipient.row()) => {
+                    stats::count(|s| s.letters_composed += 1);
                     let result = self.templates.render(&recipient).and_then(|letter| {
                         compose::compose(&self.campaign, &self.settings, &recipient, &letter)
                     });
@@ -129,7 +164,7 @@ impl Pipeline {
                 }
                 Ok(_) => None,
                 Err(problems) => {
-                    let row = problems.iter().find_map(|p| p.location.row).unwrap_or(0);
+                    let row = problem_row(&problems);
                     filter.accepts(row).then(|| Letter {
                         row,
                         email: String::new(),
@@ -145,14 +180,9 @@ impl Pipeline {
     /// A recipients file with a header and no rows is refused before anything is written:
     /// there is nothing to preview or send, and the user should hear that plainly.
     pub fn require_recipients(&self) -> Result<(), Error> {
-        let mut recipients = self.campaign.open_recipients()?;
-        match recipients.next() {
-            Some(_) => Ok(()),
-            None => Err(Error::input(
-                Location::file(self.campaign.recipients_display()),
-                NO_RECIPIENTS,
-            )),
-        }
+        let scan = RowScan::default();
+        scan.saw_all(self.recipients()?);
+        scan.require_recipients(self)
     }
 
     /// `--row N` naming a row the file does not have is a mistake worth stopping for.
@@ -160,25 +190,108 @@ impl Pipeline {
         if filter.rows.is_empty() {
             return Ok(());
         }
-        let recipients = self.campaign.open_recipients()?;
-        let mut missing = filter.rows.clone();
-        let mut last = 1;
-        for row in recipients {
-            let n = match &row {
-                Ok(r) => r.row(),
-                Err(problems) => problems.iter().find_map(|p| p.location.row).unwrap_or(0),
-            };
-            missing.remove(&n);
-            last = last.max(n);
+        let scan = RowScan::new(filter);
+        scan.saw_all(self.recipients()?);
+        scan.finish(self)
+    }
+}
+
+/// The spreadsheet row a row's problems are about (0 when none says).
+fn problem_row(problems: &[Problem]) -> usize {
+    problems.iter().find_map(|p| p.location.row).unwrap_or(0)
+}
+
+fn row_number(row: &Result<crate::recipients::Recipient, Vec<Problem>>) -> usize {
+    match row {
+        Ok(r) => r.row(),
+        Err(problems) => problem_row(problems),
+    }
+}
+
+/// What a pass over the recipients file saw of its rows, for the checks that need every row
+/// (a file with no rows, `--row N` it does not have) without a pass of their own.
+#[derive(Debug, Default)]
+pub struct RowScan {
+    rows: Cell<usize>,
+    last: Cell<usize>,
+    /// The rows `--row` named that the pass has not seen yet (so memory stays flat).
+    missing: RefCell<BTreeSet<usize>>,
+}
+
+impl RowScan {
+    /// A scan for the rows `filter` names.
+    pub fn new(filter: &RowFilter) -> RowScan {
+        RowScan {
+            missing: RefCell::new(filter.rows.clone()),
+            ..RowScan::default()
         }
-        match missing.first() {
+    }
+
+    fn saw(&self, row: usize) {
+        self.rows.set(self.rows.get() + 1);
+        self.last.set(self.last.get().max(row));
+        self.missing.borrow_mut().remove(&row);
+    }
+
+    fn saw_all(&self, recipients: Recipients) {
+        for row in recipients {
+            self.saw(row_number(&row));
+        }
+    }
+
+    fn require_recipients(&self, pipeline: &Pipeline) -> Result<(), Error> {
+        match self.rows.get() {
+            0 => Err(Error::input(
+                Location::file(pipeline.campaign.recipients_display()),
+                NO_RECIPIENTS,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// After the pass: the file has rows, and every row `--row` names. The same messages as a
+    /// check of its own would give.
+    pub fn finish(&self, pipeline: &Pipeline) -> Result<(), Error> {
+        self.require_recipients(pipeline)?;
+        match self.missing.borrow().first() {
             None => Ok(()),
             Some(row) => Err(Error::input(
-                Location::file(self.campaign.recipients_display()),
+                Location::file(pipeline.campaign.recipients_display()),
                 format!(
-                    "has no recipient in row {row} (its recipients are in rows 2 to {last}); check --row"
+                    "has no recipient in row {row} (its recipients are in rows 2 to {}); check --row",
+                    self.last.get().max(1)
                 ),
             )),
         }
+    }
+}
+
+/// How often this thread opened the recipients file and composed a letter: the proof, in
+/// `tests/cases/each_stage_once.rs`, that a `send` does each once. Not an interface.
+#[doc(hidden)]
+pub mod stats {
+    use std::cell::Cell;
+
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub struct Stats {
+        pub recipients_opened: usize,
+        pub letters_composed: usize,
+    }
+
+    thread_local! {
+        static STATS: Cell<Stats> = Cell::new(Stats::default());
+    }
+
+    pub(crate) fn count(f: impl FnOnce(&mut Stats)) {
+        STATS.with(|s| {
+            let mut stats = s.get();
+            f(&mut stats);
+            s.set(stats);
+        });
+    }
+
+    /// This thread's counts since the last call, which resets them.
+    pub fn take() -> Stats {
+        STATS.with(|s| s.replace(Stats::default()))
     }
 }

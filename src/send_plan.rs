@@ -2,13 +2,12 @@
 //! a run sends. This is where "never twice" is decided.
 //!
 //! A letter is skipped when the log's last status for its *address* (letter case ignored, not
-//! its row number) says it went out ([`Status::went_out`]), unless `--resend`. The plan is
-//! bound to the rows it planned: each planned row keeps a digest of its address, and the file
-//! its size and modification time, so that a recipients file changed between planning and
-//! sending (a row inserted while envoi waited for "yes" shifts every row after it) is refused
-//! instead of sending an address the plan never checked against the log.
+//! its row number) says it went out ([`Status::went_out`]), unless `--resend`. `send` composes
+//! the planned letters once, while planning, and sends exactly those (see `spool`), so the
+//! file is not read again to send; the plan keeps the file's size and modification time, so
+//! that a recipients file edited while envoi waited for "yes" is refused rather than leaving
+//! the user to think the edit went out.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -44,14 +43,6 @@ pub enum Changed {
         "changed since envoi planned this run (its size or modification time differs); nothing was sent, run send again to plan from the file as it is now"
     )]
     File,
-    #[error(
-        "row {row} changed since envoi planned this run (its address is not the one checked against the delivery log); the run stops here so that no letter goes out twice; run send again to plan from the file as it is now"
-    )]
-    Row { row: usize },
-    #[error(
-        "row {row} has problems it did not have when envoi planned this run; the run stops here; run send again"
-    )]
-    BecameBad { row: usize },
 }
 
 /// The plan of one run.
@@ -59,9 +50,8 @@ pub enum Changed {
 pub struct SendPlan {
     resend: bool,
     limit: Option<usize>,
-    /// Planned rows with a digest of their address, in the order the file gives them (rows
-    /// ascend): 12 bytes a letter.
-    planned: Vec<(u32, u64)>,
+    /// Planned rows, in the order the file gives them (rows ascend): 4 bytes a letter.
+    planned: Vec<u32>,
     already_done: usize,
     bad: Vec<BadRow>,
     file: Option<FileStamp>,
@@ -82,13 +72,6 @@ impl FileStamp {
             modified: metadata.modified().ok(),
         })
     }
-}
-
-/// Addresses are compared whatever their letter case, as the log does.
-fn digest(email: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    email.trim().to_lowercase().hash(&mut hasher);
-    hasher.finish()
 }
 
 impl SendPlan {
@@ -133,7 +116,7 @@ impl SendPlan {
                 Decision::OverLimit
             }
             (None, None) => {
-                self.planned.push((row as u32, digest(email)));
+                self.planned.push(row as u32);
                 Decision::Send
             }
         }
@@ -151,20 +134,12 @@ impl SendPlan {
 
     /// The first row that goes out.
     pub fn first(&self) -> Option<usize> {
-        self.planned.first().map(|&(row, _)| row as usize)
+        self.planned.first().map(|&row| row as usize)
     }
 
     /// Whether this row was planned.
     pub fn contains(&self, row: usize) -> bool {
-        self.find(row).is_some()
-    }
-
-    fn find(&self, row: usize) -> Option<u64> {
-        let row = u32::try_from(row).ok()?;
-        self.planned
-            .binary_search_by_key(&row, |&(r, _)| r)
-            .ok()
-            .map(|at| self.planned[at].1)
+        u32::try_from(row).is_ok_and(|row| self.planned.binary_search(&row).is_ok())
     }
 
     /// Letters skipped because the log says they went out.
@@ -182,17 +157,6 @@ impl SendPlan {
         match self.file == FileStamp::of(recipients) {
             true => Ok(()),
             false => Err(Changed::File),
-        }
-    }
-
-    /// While sending, for each row read again: whether it is to be sent, or the file changed
-    /// under the plan. `Ok(false)` is a row not planned.
-    pub fn check_row(&self, row: usize, email: &str, composed: bool) -> Result<bool, Changed> {
-        match self.find(row) {
-            None => Ok(false),
-            Some(planned) if planned != digest(email) => Err(Changed::Row { row }),
-            Some(_) if !composed => Err(Changed::BecameBad { row }),
-            Some(_) => Ok(true),
         }
     }
 }
@@ -290,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_is_bound_to_the_addresses_and_the_file_it_planned() {
+    fn the_plan_is_bound_to_the_file_it_planned() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("recipients.csv");
         std::fs::write(&file, "email\na@x.example\nb@x.example\n").unwrap();
@@ -299,17 +263,6 @@ mod tests {
         plan.consider(&history, 2, "a@x.example", "", None);
         plan.consider(&history, 3, "b@x.example", "", None);
         assert_eq!(plan.check_file(&file), Ok(()));
-        assert_eq!(plan.check_row(2, "A@x.example", true), Ok(true));
-        assert_eq!(plan.check_row(9, "z@x.example", true), Ok(false));
-        // A row inserted above: row 3 now holds another address.
-        assert_eq!(
-            plan.check_row(3, "new@x.example", true),
-            Err(Changed::Row { row: 3 })
-        );
-        assert_eq!(
-            plan.check_row(3, "b@x.example", false),
-            Err(Changed::BecameBad { row: 3 })
-        );
         std::fs::write(&file, "email\nnew@x.example\na@x.example\nb@x.example\n").unwrap();
         assert_eq!(plan.check_file(&file), Err(Changed::File));
     }

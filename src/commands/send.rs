@@ -15,8 +15,9 @@ use crate::delivery::{Delivery, Observer, RunReport};
 use crate::delivery_log::{Entry, History, Status};
 use crate::error::{Error, Location, Problem};
 use crate::mailbox::filing::{Filer, FilingObserver};
-use crate::pipeline::{Pipeline, RowFilter};
+use crate::pipeline::{Pipeline, RowFilter, RowScan};
 use crate::send_plan::{Decision, SendPlan};
+use crate::spool::Spool;
 
 pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let test_to = match &args.test_to {
@@ -65,8 +66,6 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     };
 
     let selection = RowFilter::new(&args.selection.rows, None);
-    pipeline.require_recipients()?;
-    pipeline.check_rows_exist(&selection)?;
 
     // The log is opened (and locked) before planning, so that a second `envoi send` on the
     // same log cannot plan from a history that is about to change; it is read once, as it is
@@ -90,11 +89,17 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         eprintln!("warning: {warning}");
     }
 
-    // Pass 1: render and check every selected letter, and decide which to send.
+    // The one pass over the recipients file: render and check every selected letter, decide
+    // which to send, and spool those (see `spool`): delivery sends what was checked here.
     let recipients_path = campaign.path(campaign.recipients_display());
     let mut plan = SendPlan::new(&recipients_path, args.resend, args.selection.limit);
-    for letter in pipeline.letters(&selection)? {
-        let problems = letter.result.err();
+    let scan = RowScan::new(&selection);
+    let mut spool = Spool::new();
+    for letter in pipeline.letters_scanned(&selection, Some(&scan))? {
+        let (composed, problems) = match letter.result {
+            Ok(composed) => (Some(composed), None),
+            Err(problems) => (None, Some(problems)),
+        };
         let decision = plan.consider(
             &history,
             letter.row,
@@ -110,8 +115,12 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
                 Decision::Bad => "has problems, skipped".to_owned(),
             };
             println!("row {:>5}  {what}  {}", letter.row, letter.email);
+        } else if let (Decision::Send, Some(composed)) = (decision, composed) {
+            spool.push(&composed).map_err(spool_error)?;
         }
     }
+    // A file with no rows, or without a row --row names: refused before anything is written.
+    scan.finish(&pipeline)?;
     if !plan.bad().is_empty() && !args.skip_bad_rows {
         for bad in plan.bad() {
             for p in &bad.problems {
@@ -161,10 +170,13 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     }
 
     if !args.yes {
-        let sample = pipeline
-            .letters(&RowFilter::new(&[plan.first().unwrap_or(0)], Some(1)))?
-            .find_map(|l| l.result.ok());
-        confirm(&plan, &relay, sample.as_ref(), test_to.as_ref())?;
+        let sample = spool.letters().map_err(spool_error)?.next().transpose();
+        confirm(
+            &plan,
+            &relay,
+            sample.map_err(spool_error)?.as_ref(),
+            test_to.as_ref(),
+        )?;
     }
     // The file may have changed while envoi waited for "yes": then the plan is not its plan.
     plan.check_file(&recipients_path).map_err(|changed| {
@@ -216,21 +228,13 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
             None => &observer,
         },
     };
-    // Each row read again is checked against the plan; a row that changed stops the run there.
-    let mut changed = None;
+    // Delivery streams the spool; a spool that cannot be read back stops the run there.
+    let mut unreadable = None;
     let report = delivery.run(
-        pipeline
-            .letters(&selection)?
-            .map_while(
-                |l| match plan.check_row(l.row, &l.email, l.result.is_ok()) {
-                    Ok(planned) => Some(l.result.ok().filter(|_| planned)),
-                    Err(why) => {
-                        changed = Some(why);
-                        None
-                    }
-                },
-            )
-            .flatten(),
+        spool
+            .letters()
+            .map_err(spool_error)?
+            .map_while(|letter| letter.map_err(|e| unreadable = Some(e)).ok()),
     );
     observer.done();
     print_summary(
@@ -239,10 +243,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         plan.already_done(),
         log.as_ref().map(|_| log_display.as_path()),
     );
-    if let Some(changed) = changed {
+    if let Some(e) = unreadable {
         return Err(Error::Stopped(format!(
-            "{}: {changed}",
-            campaign.recipients_display().display()
+            "{e}; the letters not sent are not in the log, run send again to send them"
         )));
     }
     if let Some(filer) = filer {
@@ -257,6 +260,10 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     } else {
         Outcome::Done
     })
+}
+
+fn spool_error(e: crate::spool::SpoolError) -> Error {
+    Error::Stopped(e.to_string())
 }
 
 /// A delivery log that this run created. Exit 2 promises that nothing was sent or written, so

@@ -3,6 +3,7 @@ mod attachment_bytes;
 pub(crate) mod bad_input;
 mod check;
 mod crash_campaign;
+mod each_stage_once;
 mod encodings;
 mod help;
 mod init;
