@@ -219,7 +219,7 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         filer,
     });
     let delivery = Delivery {
-        relay: Some(&relay),
+        relay: &relay,
         policy,
         log: log.as_ref(),
         halt: &halt,
@@ -411,7 +411,7 @@ impl Observer for Progress {
                 if last {
                     bar.inc(1);
                 }
-                if entry.status != Status::Sent && entry.status != Status::DryRun {
+                if entry.status != Status::Sent {
                     bar.println(line);
                 }
             }
@@ -438,19 +438,14 @@ fn print_summary(
 ) {
     let t = &report.totals;
     let secs = report.elapsed.as_secs_f64();
-    let done = t.sent + t.failed + t.unknown + t.dry_run;
+    let done = t.sent + t.failed + t.unknown;
     let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
     println!(
-        "\nsent {}, failed {}, unknown {}, skipped {}{}{} in {:.1} s ({:.1} letters/s)",
+        "\nsent {}, failed {}, unknown {}, skipped {}{} in {:.1} s ({:.1} letters/s)",
         t.sent,
         t.failed,
         t.unknown,
         skipped,
-        if t.dry_run > 0 {
-            format!(", dry-run {}", t.dry_run)
-        } else {
-            String::new()
-        },
         if already > 0 {
             format!(" ({already} already done earlier)")
         } else {

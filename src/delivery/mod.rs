@@ -66,8 +66,7 @@ pub struct RunReport {
 
 /// Everything a run needs besides the messages.
 pub struct Delivery<'a> {
-    /// `None` for a dry run.
-    pub relay: Option<&'a Relay>,
+    pub relay: &'a Relay,
     pub policy: SendPolicy,
     /// `None` for `--test-to`, whose copies are not the letters and must not mark them sent.
     pub log: Option<&'a DeliveryLog>,
@@ -103,23 +102,7 @@ impl Delivery<'_> {
             returned: Mutex::new(Vec::new()),
             no_dsn_said: AtomicBool::new(false),
         };
-        match self.relay {
-            None => {
-                for message in messages {
-                    if self.halt.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    shared.finish(
-                        &message,
-                        Status::DryRun,
-                        String::new(),
-                        "dry run: not sent".into(),
-                        0,
-                    );
-                }
-            }
-            Some(relay) => shared.run_workers(relay, messages),
-        }
+        shared.run_workers(self.relay, messages);
         if self.halt.load(Ordering::SeqCst) {
             shared.stop("interrupted: no new letters were started".into());
         }

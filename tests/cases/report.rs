@@ -135,3 +135,38 @@ fn a_missing_log_is_a_clear_error() {
         .expect_stderr("elsewhere.csv: not found");
     assert_eq!(server.connections_opened(), 0);
 }
+
+/// Dry runs no longer write the log, but a log an older envoi wrote may hold `dry-run` rows:
+/// they are read, counted and listed as not sent, and the next send sends those letters.
+#[test]
+fn a_dry_run_row_from_an_older_envoi_is_counted_as_not_sent() {
+    let list = recipients(2);
+    let all = emails(&list);
+    let server = plain_server(Faults::none());
+    let campaign = RelayConfig::plain(&server).campaign(&list);
+    campaign.send(&["--row", "2"]).expect_code(0);
+    let path = campaign.path().join("delivery-log.csv");
+    let log = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{log}2026-01-05T10:00:00Z,3,{},Organisation 1,dry-run,,dry run: not sent,,0\n",
+            all[1]
+        ),
+    )
+    .unwrap();
+
+    let run = campaign.run(&["report"]);
+    run.expect_code(0)
+        .expect_stdout("delivery-log.csv: 2 recipients");
+    assert_eq!(count(&run, "sent"), 1);
+    assert_eq!(count(&run, "dry-run"), 1);
+    let line = line_about(&run, &all[1]).expect("the dry-run letter is listed as not sent");
+    assert!(line.contains("dry-run"), "{line}");
+
+    campaign.send(&[]).expect_code(0);
+    assert_eq!(server.received_count(), 2);
+    let rows = campaign.rows_for(&all[1]);
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["dry-run", "sent"]);
+}
