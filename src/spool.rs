@@ -26,7 +26,10 @@ use crate::compose::Composed;
 
 /// How much of the spool stays in memory before it moves to a file: bounded, so memory stays
 /// flat whatever the number of rows.
-pub const IN_MEMORY: usize = 16 << 20;
+pub const IN_MEMORY: usize = 4 << 20;
+
+/// Buffer size for the spool file: a few large reads and writes rather than many small ones.
+const BUFFER: usize = 256 << 10;
 
 const WHERE: &str = "the temporary spool of composed letters";
 
@@ -138,7 +141,8 @@ impl Spool {
         if let Store::Memory(memory) = &self.store
             && memory.len() + head.len() + letter.bytes.len() > self.in_memory
         {
-            let mut file = BufWriter::new(tempfile::tempfile().map_err(SpoolError::Write)?);
+            let mut file =
+                BufWriter::with_capacity(BUFFER, tempfile::tempfile().map_err(SpoolError::Write)?);
             file.write_all(memory).map_err(SpoolError::Write)?;
             self.store = Store::File(file);
         }
@@ -166,7 +170,7 @@ impl Spool {
                 // A second handle on the same file: it shares the position, so rewind it.
                 let mut file = file.get_ref().try_clone().map_err(SpoolError::Read)?;
                 file.rewind().map_err(SpoolError::Read)?;
-                Box::new(BufReader::new(file))
+                Box::new(BufReader::with_capacity(BUFFER, file))
             }
         };
         Ok(SpoolReader {
