@@ -87,11 +87,15 @@ impl SheetRows {
                 .cloned()
                 .ok_or_else(|| {
                     let list: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+                    let hint = crate::text::nearest(wanted, names.iter().map(String::as_str))
+                        .map_or(": correct the setting".to_owned(), |near| {
+                            format!("; did you mean \"{near}\"? correct the setting")
+                        });
                     Error::input(
                         Location::file(display),
                         format!(
                             "has no sheet named \"{wanted}\" (set by sheet under [campaign] in \
-                             envoi.toml); its sheets are {}: correct the setting",
+                             envoi.toml); its sheets are {}{hint}",
                             list.join(", ")
                         ),
                     )

@@ -96,7 +96,7 @@ fn the_recipients_setting_and_the_sheet_setting_choose_the_file_and_sheet() {
 }
 
 #[test]
-fn an_unknown_sheet_lists_the_sheets() {
+fn an_unknown_sheet_lists_the_sheets_and_the_nearest() {
     let (campaign, relay) = campaign_and_relay();
     let config = campaign.read("envoi.toml").replace(
         "id = \"test-campaign\"",
@@ -108,7 +108,15 @@ fn an_unknown_sheet_lists_the_sheets() {
     refused_before_any_letter(
         &campaign,
         &relay,
-        "addressees.xlsx: has no sheet named \"Adresses\" (set by sheet under [campaign] in envoi.toml); its sheets are \"Addressees\", \"Second round\": correct the setting",
+        "addressees.xlsx: has no sheet named \"Adresses\" (set by sheet under [campaign] in envoi.toml); its sheets are \"Addressees\", \"Second round\"; did you mean \"Addressees\"? correct the setting",
+    );
+    // A name that is not close to any sheet gets the list alone.
+    let config = campaign.read("envoi.toml").replace("Adresses", "Budget");
+    campaign.file("envoi.toml", config);
+    refused_before_any_letter(
+        &campaign,
+        &relay,
+        "addressees.xlsx: has no sheet named \"Budget\" (set by sheet under [campaign] in envoi.toml); its sheets are \"Addressees\", \"Second round\": correct the setting",
     );
 }
 
