@@ -4,6 +4,7 @@ pub mod check;
 pub mod file_sent;
 pub mod init;
 pub mod preview;
+pub mod problem_list;
 pub mod report;
 pub mod send;
 pub mod track;

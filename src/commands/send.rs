@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lettre::Address;
 
 use crate::cli::{GlobalArgs, SendArgs};
+use crate::commands::problem_list::ProblemList;
 use crate::commands::{Outcome, file_sent, open_log_with_history, plural};
 use crate::delivery::relay::Relay;
 use crate::delivery::{Delivery, Observer, RunReport};
@@ -122,11 +123,11 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     // A file with no rows, or without a row --row names: refused before anything is written.
     scan.finish(&pipeline)?;
     if !plan.bad().is_empty() && !args.skip_bad_rows {
+        let mut list = ProblemList::default();
         for bad in plan.bad() {
-            for p in &bad.problems {
-                println!("{p}");
-            }
+            bad.problems.iter().for_each(|p| list.add(p.clone()));
         }
+        list.finish();
         return Err(Error::Reported(format!(
             "{} {} problems (listed above); nothing was sent. Correct them, or send the others with --skip-bad-rows",
             plural(plan.bad().len(), "letter"),

@@ -134,3 +134,39 @@ fn every_letter_of_the_bundled_campaign_renders() {
         .count();
     assert_eq!(emls, 36);
 }
+
+/// `send` and `preview` print a problem repeated on many rows the way `check` does: one line
+/// that names its rows, not one line per row.
+#[test]
+fn send_and_preview_list_a_repeated_problem_once_with_its_rows() {
+    let campaign = TestCampaign::new();
+    campaign
+        .file(
+            "recipients.csv",
+            crate::support::campaign::many_recipients(6),
+        )
+        .file(
+            "templates/letter.hbs",
+            "+++\nsubject = \"Statement\"\n+++\n{{salutation}},\n\n{{titel}} {{name}}\n",
+        );
+    let line = "templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipients.csv has no column \"titel\" (its columns: email, organisation, name, salutation, language); add the column or correct the template (rendering recipients.csv rows 2, 3, 4 and 3 more)";
+
+    let send = campaign.run(&["send", "--yes"]);
+    send.expect_code(2);
+    assert_eq!(send.stdout_lines(), [line]);
+    assert_eq!(
+        send.stderr,
+        "error: 6 letters have problems (listed above); nothing was sent. Correct them, or send the others with --skip-bad-rows\n"
+    );
+
+    let preview = campaign.run(&["preview"]);
+    preview.expect_code(2);
+    let stderr: Vec<&str> = preview.stderr.lines().collect();
+    assert_eq!(
+        stderr,
+        [
+            line,
+            "error: 6 letters could not be rendered (problems above); run envoi check for the full list"
+        ]
+    );
+}

@@ -5,6 +5,7 @@ use std::io::Write;
 use lettre::message::Mailbox;
 
 use crate::cli::{GlobalArgs, PreviewArgs, PreviewFormat};
+use crate::commands::problem_list::ProblemList;
 use crate::commands::{Outcome, plural};
 use crate::compose::Composed;
 use crate::error::{Error, Problem};
@@ -27,6 +28,8 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
         }),
     };
     let (mut shown, mut bad) = (0usize, 0usize);
+    // Printed after the letters: a problem on many rows is one line naming its rows.
+    let mut list = ProblemList::default();
     for letter in pipeline.letters(&filter)? {
         let flow = match &letter.result {
             Ok(composed) => {
@@ -34,9 +37,7 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
                 sink.letter(composed)?
             }
             Err(problems) => {
-                for p in problems {
-                    eprintln!("{p}");
-                }
+                problems.iter().for_each(|p| list.add(p.clone()));
                 bad += 1;
                 sink.problems(&letter, problems)?
             }
@@ -46,6 +47,7 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
         }
     }
     sink.finish(shown)?;
+    list.lines().for_each(|line| eprintln!("{line}"));
     if bad > 0 {
         return Err(Error::Reported(format!(
             "{} could not be rendered (problems above); run envoi check for the full list",
