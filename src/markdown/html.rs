@@ -3,7 +3,7 @@
 
 use pulldown_cmark::{CowStr, Event, Tag, TagEnd, html};
 
-use super::{VALUE_END, VALUE_START, escape_html, is_right_to_left};
+use super::{VALUE_END, VALUE_START, escape_html, find_value_mark, is_right_to_left};
 use crate::locale::is_language_tag;
 
 /// Typography for a formal letter. Clients that drop `<style>` still get the inline style of
@@ -83,89 +83,154 @@ const SPAN_CLOSE: &str = "</span>";
 /// first letter, so the English statement inside an Arabic cover letter reads left to right
 /// while the letter around it reads right to left.
 fn isolate_values<'a>(events: impl Iterator<Item = Event<'a>>) -> impl Iterator<Item = Event<'a>> {
-    let mut open = 0usize;
-    let mut in_image = 0usize;
-    events.flat_map(move |event| {
-        let mut out = Vec::with_capacity(1);
-        match event {
-            Event::Text(text) if in_image == 0 && text.contains([VALUE_START, VALUE_END]) => {
-                let mut rest: &str = &text;
-                while let Some(at) = rest.find([VALUE_START, VALUE_END]) {
-                    if at > 0 {
-                        out.push(Event::Text(CowStr::from(rest[..at].to_owned())));
-                    }
-                    if rest[at..].starts_with(VALUE_START) {
-                        out.push(Event::InlineHtml(SPAN_OPEN.into()));
-                        open += 1;
-                    } else if open > 0 {
-                        out.push(Event::InlineHtml(SPAN_CLOSE.into()));
-                        open -= 1;
-                    }
-                    rest = &rest[at + VALUE_START.len_utf8()..];
-                }
-                if !rest.is_empty() {
-                    out.push(Event::Text(CowStr::from(rest.to_owned())));
+    Isolate {
+        events,
+        open: 0,
+        in_image: 0,
+        closes: 0,
+        after: None,
+        marked: None,
+    }
+}
+
+/// The state of [`isolate_values`]. Most events map to one event; the few that become several
+/// (a marked text, the end of a block with spans open) are handed out from `marked` and
+/// `closes`/`after` on the following calls, so nothing is allocated per event (a `Vec` per
+/// event doubled the Markdown stage).
+struct Isolate<'a, I> {
+    events: I,
+    /// Spans opened in the current block and not closed yet.
+    open: usize,
+    in_image: usize,
+    /// `</span>`s owed before `after`, the end of a block.
+    closes: usize,
+    after: Option<Event<'a>>,
+    /// The part of a marked text not handed out yet.
+    marked: Option<CowStr<'a>>,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for Isolate<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        loop {
+            if self.closes > 0 {
+                self.closes -= 1;
+                return Some(Event::InlineHtml(SPAN_CLOSE.into()));
+            }
+            if let Some(end) = self.after.take() {
+                return Some(end);
+            }
+            if let Some(rest) = self.marked.take() {
+                match self.cut(rest) {
+                    Some(event) => return Some(event),
+                    None => continue,
                 }
             }
-            Event::Text(text) => out.push(Event::Text(unmarked(text))),
-            Event::Code(text) => out.push(Event::Code(unmarked(text))),
-            Event::Html(text) => out.push(Event::Html(unmarked(text))),
-            Event::InlineHtml(text) => out.push(Event::InlineHtml(unmarked(text))),
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => out.push(Event::Start(Tag::Link {
-                link_type,
-                dest_url: unmarked(dest_url),
-                title: unmarked(title),
-                id,
-            })),
-            Event::Start(Tag::Image {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                in_image += 1;
-                out.push(Event::Start(Tag::Image {
+            let event = self.events.next()?;
+            return Some(match event {
+                Event::Text(text) if self.in_image == 0 => match find_value_mark(&text) {
+                    None => Event::Text(text),
+                    Some(_) => match self.cut(text) {
+                        Some(event) => event,
+                        None => continue,
+                    },
+                },
+                Event::Text(text) => Event::Text(unmarked(text)),
+                Event::Code(text) => Event::Code(unmarked(text)),
+                Event::Html(text) => Event::Html(unmarked(text)),
+                Event::InlineHtml(text) => Event::InlineHtml(unmarked(text)),
+                Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }) => Event::Start(Tag::Link {
                     link_type,
                     dest_url: unmarked(dest_url),
                     title: unmarked(title),
                     id,
-                }));
-            }
-            Event::End(TagEnd::Image) => {
-                in_image = in_image.saturating_sub(1);
-                out.push(Event::End(TagEnd::Image));
-            }
-            Event::Start(Tag::Paragraph) => out.push(Event::Html("<p dir=\"auto\">".into())),
-            Event::Start(Tag::Heading { level, .. }) => {
-                out.push(Event::Html(format!("<{level} dir=\"auto\">").into()));
-            }
-            Event::Start(Tag::Item) => out.push(Event::Html("<li dir=\"auto\">".into())),
-            Event::End(end) if is_block(end) => {
-                out.extend(std::iter::repeat_n(
-                    Event::InlineHtml(SPAN_CLOSE.into()),
-                    open,
-                ));
-                open = 0;
-                out.push(match end {
-                    TagEnd::Paragraph => Event::Html("</p>\n".into()),
-                    TagEnd::Heading(level) => Event::Html(format!("</{level}>\n").into()),
-                    TagEnd::Item => Event::Html("</li>\n".into()),
-                    other => Event::End(other),
-                });
-            }
-            other => out.push(other),
+                }),
+                Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }) => {
+                    self.in_image += 1;
+                    Event::Start(Tag::Image {
+                        link_type,
+                        dest_url: unmarked(dest_url),
+                        title: unmarked(title),
+                        id,
+                    })
+                }
+                Event::End(TagEnd::Image) => {
+                    self.in_image = self.in_image.saturating_sub(1);
+                    Event::End(TagEnd::Image)
+                }
+                Event::Start(Tag::Paragraph) => Event::Html("<p dir=\"auto\">".into()),
+                Event::Start(Tag::Heading { level, .. }) => {
+                    Event::Html(format!("<{level} dir=\"auto\">").into())
+                }
+                Event::Start(Tag::Item) => Event::Html("<li dir=\"auto\">".into()),
+                Event::End(end) if is_block(end) => {
+                    self.closes = std::mem::take(&mut self.open);
+                    self.after = Some(match end {
+                        TagEnd::Paragraph => Event::Html("</p>\n".into()),
+                        TagEnd::Heading(level) => Event::Html(format!("</{level}>\n").into()),
+                        TagEnd::Item => Event::Html("</li>\n".into()),
+                        other => Event::End(other),
+                    });
+                    continue;
+                }
+                other => other,
+            });
         }
-        out
-    })
+    }
+}
+
+impl<'a, I> Isolate<'a, I> {
+    /// The next piece of a marked text: the text up to the next marker, or the marker as a
+    /// span's start or end (`None` for an end with no span open, which is dropped). What is
+    /// left goes back to `marked`. A borrowed text is cut into borrowed pieces.
+    fn cut(&mut self, text: CowStr<'a>) -> Option<Event<'a>> {
+        let Some(at) = find_value_mark(&text) else {
+            return (!text.is_empty()).then_some(Event::Text(text));
+        };
+        let after = at + VALUE_START.len_utf8();
+        if at > 0 {
+            let (piece, rest) = split(text, at, at);
+            self.marked = Some(rest);
+            return Some(Event::Text(piece));
+        }
+        let opens = text[at..].starts_with(VALUE_START);
+        self.marked = Some(split(text, 0, after).1);
+        if opens {
+            self.open += 1;
+            Some(Event::InlineHtml(SPAN_OPEN.into()))
+        } else if self.open > 0 {
+            self.open -= 1;
+            Some(Event::InlineHtml(SPAN_CLOSE.into()))
+        } else {
+            None
+        }
+    }
+}
+
+/// `text[..end]` and `text[start..]`, borrowed from the Markdown where `text` is.
+fn split(text: CowStr<'_>, end: usize, start: usize) -> (CowStr<'_>, CowStr<'_>) {
+    match text {
+        CowStr::Borrowed(text) => (text[..end].into(), text[start..].into()),
+        owned => (
+            CowStr::from(owned[..end].to_owned()),
+            CowStr::from(owned[start..].to_owned()),
+        ),
+    }
 }
 
 fn unmarked(text: CowStr<'_>) -> CowStr<'_> {
-    if text.contains([VALUE_START, VALUE_END]) {
+    if find_value_mark(&text).is_some() {
         CowStr::from(text.replace([VALUE_START, VALUE_END], ""))
     } else {
         text
