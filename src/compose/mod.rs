@@ -314,13 +314,15 @@ pub fn compose(
                 ),
                 None => parse_list(
                     cell,
-                    |e| {
-                        p.at_column(
+                    |e| match e {
+                        // It already says what to do.
+                        AddressError::Invisible(_) => p.at_column(field, e.to_string()),
+                        _ => p.at_column(
                             field,
                             format!(
                                 "{e}; correct it in the spreadsheet (addresses separated by , or ;)"
                             ),
-                        )
+                        ),
                     },
                     out,
                 ),
@@ -655,14 +657,14 @@ pub fn letter_token(message_id: &str) -> Option<&str> {
 #[derive(Debug, thiserror::Error)]
 pub enum AddressError {
     /// A mailbox (`Name <addr>`) whose address part does not parse.
-    #[error("\"{text}\" is not a valid email address ({source})")]
+    #[error("\"{text}\" is not a valid email address: {}", in_words(source))]
     Mailbox {
         text: String,
         #[source]
         source: lettre::address::AddressError,
     },
     /// A bare address that does not parse.
-    #[error("\"{text}\" is not an email address ({source})")]
+    #[error("\"{text}\" is not an email address: {}", in_words(source))]
     Address {
         text: String,
         #[source]
@@ -675,6 +677,18 @@ pub enum AddressError {
     Domain { address: String, domain: String },
     #[error(transparent)]
     Invisible(#[from] InvisibleCharacter),
+}
+
+/// lettre's reason, said for someone who typed the address ("Invalid email user" is not).
+fn in_words(source: &lettre::address::AddressError) -> &'static str {
+    use lettre::address::AddressError as Why;
+    match source {
+        Why::MissingParts => "an address has the form name@organisation.example",
+        Why::Unbalanced => "a < or > has no partner",
+        Why::InvalidUser => "the part before the @ is not valid (a second @, a space or a comma?)",
+        Why::InvalidDomain => "the part after the @ is not a valid domain",
+        _ => "it holds a character that an address cannot hold",
+    }
 }
 
 /// Parses `addr`, `Name <addr>` or `"Name" <addr>`. Done by hand because a display name such
@@ -717,11 +731,11 @@ pub fn parse_address(text: &str) -> Result<Address, AddressError> {
 
 /// Splits a list of addresses on `,` or `;` (outside quotes and angle brackets) and parses
 /// each; errors go to `report` one by one.
-fn parse_list(text: &str, mut report: impl FnMut(String), out: &mut Vec<Mailbox>) {
+fn parse_list(text: &str, mut report: impl FnMut(AddressError), out: &mut Vec<Mailbox>) {
     for item in split_addresses(text) {
         match parse_mailbox(&item) {
             Ok(m) => out.push(m),
-            Err(e) => report(e.to_string()),
+            Err(e) => report(e),
         }
     }
 }
@@ -754,6 +768,27 @@ fn split_addresses(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_address_says_in_words_which_part_is_wrong() {
+        let said = |text: &str| parse_mailbox(text).unwrap_err().to_string();
+        assert_eq!(
+            said("desk@@coe.example"),
+            "\"desk@@coe.example\" is not a valid email address: the part before the @ is not valid (a second @, a space or a comma?)"
+        );
+        assert_eq!(
+            said("Registry <registry>"),
+            "\"Registry <registry>\" is not a valid email address: an address has the form name@organisation.example"
+        );
+        assert_eq!(
+            said("desk@coe..example"),
+            "\"desk@coe..example\" is not a valid email address: the part after the @ is not a valid domain"
+        );
+        assert_eq!(
+            parse_address("nobody").unwrap_err().to_string(),
+            "\"nobody\" is not an email address: an address has the form name@organisation.example"
+        );
+    }
 
     #[test]
     fn the_letter_token_is_the_message_id_digest() {

@@ -381,7 +381,7 @@ fn every_address_problem_of_every_row_is_listed() {
             "recipients.csv, row 3, column \"email\": \"SG@UN.example\" is also in row 2; each addressee must appear once: delete one of the rows",
             "recipients.csv, row 4, column \"email\": \"sg(at)coe.example\" is not an email address; correct it in the spreadsheet",
             "recipients.csv, row 5, column \"language\": \"english please\" is not a language code; use a code such as fr, de or pt-BR, as in the template name letter.fr.hbs",
-            "recipients.csv, row 6, column \"cc\": \"desk@@ohchr\" is not a valid email address (Invalid email user); correct it in the spreadsheet (addresses separated by , or ;)",
+            "recipients.csv, row 6, column \"cc\": \"desk@@ohchr\" is not a valid email address: the part before the @ is not valid (a second @, a space or a comma?); correct it in the spreadsheet (addresses separated by , or ;)",
         ],
         &format!("4 problems found (1 of 5 letters ready); {CHECK_AGAIN}"),
     );
@@ -410,7 +410,7 @@ fn an_invisible_character_in_an_address_is_refused_naming_row_column_and_charact
             "recipients.csv, row 4, column \"email\": \"[U+FEFF]desk@coe.example\" contains an invisible character U+FEFF (zero width no-break space, or byte order mark); retype the address",
             "recipients.csv, row 5, column \"email\": \"office@osce.exam[U+00AD]ple\" contains an invisible character U+00AD (soft hyphen); retype the address",
             "recipients.csv, row 6, column \"email\": \"sg@nato[U+00A0].example\" contains an invisible character U+00A0 (no-break space); retype the address",
-            "recipients.csv, row 7, column \"cc\": \"desk@oas[U+200D].example\" contains an invisible character U+200D (zero width joiner); retype the address; correct it in the spreadsheet (addresses separated by , or ;)",
+            "recipients.csv, row 7, column \"cc\": \"desk@oas[U+200D].example\" contains an invisible character U+200D (zero width joiner); retype the address",
         ],
         &format!("5 problems found (1 of 6 letters ready); {CHECK_AGAIN}"),
     );

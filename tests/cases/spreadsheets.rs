@@ -182,7 +182,7 @@ fn every_row_rule_applies_and_names_sheet_row_and_column() {
                 at(6, "C \"language\"")
             ),
             &format!(
-                "{}: \"desk@@coe\" is not a valid email address (Invalid email user); correct it in the spreadsheet (addresses separated by , or ;)",
+                "{}: \"desk@@coe\" is not a valid email address: the part before the @ is not valid (a second @, a space or a comma?); correct it in the spreadsheet (addresses separated by , or ;)",
                 at(7, "D \"cc\"")
             ),
             &format!(
