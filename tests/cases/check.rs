@@ -41,8 +41,8 @@ fn every_bad_row_is_listed_in_one_run_then_one_summary_line() {
     );
 }
 
-#[test]
-fn a_template_problem_on_every_row_is_one_line_listing_its_rows_and_row_problems_still_show() {
+/// Six rows, and a template that uses {{titel}} on every one of them.
+fn six_rows_and_a_template_typo() -> TestCampaign {
     let campaign = TestCampaign::new();
     campaign
         .file(
@@ -53,6 +53,12 @@ fn a_template_problem_on_every_row_is_one_line_listing_its_rows_and_row_problems
             "templates/letter.hbs",
             "+++\nsubject = \"Statement\"\n+++\n{{salutation}},\n\n{{titel}} {{name}}\n",
         );
+    campaign
+}
+
+#[test]
+fn a_template_problem_on_every_row_is_one_line_listing_its_rows_and_row_problems_still_show() {
+    let campaign = six_rows_and_a_template_typo();
     let mut csv = campaign.read("recipients.csv");
     csv.push_str("not-an-address,Organisation 6,John Smith,Dear colleague,\n");
     campaign.file("recipients.csv", csv);
@@ -139,16 +145,7 @@ fn every_letter_of_the_bundled_campaign_renders() {
 /// that names its rows, not one line per row.
 #[test]
 fn send_and_preview_list_a_repeated_problem_once_with_its_rows() {
-    let campaign = TestCampaign::new();
-    campaign
-        .file(
-            "recipients.csv",
-            crate::support::campaign::many_recipients(6),
-        )
-        .file(
-            "templates/letter.hbs",
-            "+++\nsubject = \"Statement\"\n+++\n{{salutation}},\n\n{{titel}} {{name}}\n",
-        );
+    let campaign = six_rows_and_a_template_typo();
     let line = "templates/letter.hbs, line 6, column 1: the template uses {{titel}} but recipients.csv has no column \"titel\" (its columns: email, organisation, name, salutation, language); add the column or correct the template (rendering recipients.csv rows 2, 3, 4 and 3 more)";
 
     let send = campaign.run(&["send", "--yes"]);
