@@ -4,8 +4,6 @@
 //! and a row that cannot be composed is refused with problems that name its row.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use arbitrary::Arbitrary;
 use envoi::campaign::CampaignPaths;
 use envoi::pipeline::{Pipeline, RowFilter};
@@ -21,25 +19,31 @@ struct Row {
     sender: String,
 }
 
+/// The campaign, opened once. A pipeline keeps the reader it opened the recipients with, so it
+/// is not `Sync`: one per thread (libFuzzer runs the target on one), leaked to live as long.
 fn pipeline() -> &'static Pipeline {
-    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| {
-        let dir = envoi_fuzz::scratch_dir("compose");
-        let baseline = row(
-            "base@x.example",
-            ["Ann Example", "Org", "Dear Ann", "Note", "Office"],
-        );
-        let csv = checks::recipients_csv(&checks::COLUMNS, &[baseline]);
-        checks::write_campaign(&dir, checks::LETTER, checks::STATEMENT, &csv);
-        Pipeline::open(
-            CampaignPaths {
-                dir,
-                ..CampaignPaths::default()
-            },
-            None,
-        )
-        .expect("the fuzz campaign opens")
-    })
+    thread_local! {
+        static PIPELINE: &'static Pipeline = Box::leak(Box::new(open_pipeline()));
+    }
+    PIPELINE.with(|pipeline| *pipeline)
+}
+
+fn open_pipeline() -> Pipeline {
+    let dir = envoi_fuzz::scratch_dir("compose");
+    let baseline = row(
+        "base@x.example",
+        ["Ann Example", "Org", "Dear Ann", "Note", "Office"],
+    );
+    let csv = checks::recipients_csv(&checks::COLUMNS, &[baseline]);
+    checks::write_campaign(&dir, checks::LETTER, checks::STATEMENT, &csv);
+    Pipeline::open(
+        CampaignPaths {
+            dir,
+            ..CampaignPaths::default()
+        },
+        None,
+    )
+    .expect("the fuzz campaign opens")
 }
 
 fn row(email: &str, values: [&str; 5]) -> Vec<String> {
