@@ -4,6 +4,7 @@
 //! tell "lost before the data was handed over" (safe to retry) from "lost after" (delivery
 //! unknown), so this drives lettre's low-level [`SmtpConnection`] step by step.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,11 +40,92 @@ pub struct FurtherTransaction {
 }
 
 /// How the recipients of one transaction fared.
+#[derive(Default)]
 struct Recipients {
+    /// Answered in this transaction (accepted or refused), in envelope order.
+    answered: Vec<Address>,
     refused: Vec<(Address, Reply)>,
-    /// Not sent in this transaction because the relay took no more (`452 4.5.3`).
+    /// Not sent in this transaction because the relay took no more (`452 4.5.3`). With
+    /// PIPELINING every RCPT is answered, so these need not be the last addresses.
     deferred: Vec<Address>,
     accepted: usize,
+}
+
+impl Recipients {
+    /// One RCPT's reply; `Err` when the transaction cannot go on.
+    fn judge(&mut self, address: &Address, addressee: bool, reply: Answer) -> Result<(), Failure> {
+        let failure = match reply {
+            Ok(_) => {
+                self.accepted += 1;
+                self.answered.push(address.clone());
+                return Ok(());
+            }
+            Err(failure) => failure,
+        };
+        match failure {
+            Failure::Refused(reply) => match reply.meaning(Phase::Rcpt) {
+                // The relay took at least one address, so the next transaction makes progress.
+                Meaning::TooManyRecipients if self.accepted > 0 => {
+                    self.deferred.push(address.clone());
+                    Ok(())
+                }
+                // A refused Cc or Bcc does not stop the letter to the addressee.
+                Meaning::Refused | Meaning::Misconfigured if !addressee => {
+                    self.answered.push(address.clone());
+                    self.refused.push((address.clone(), reply));
+                    Ok(())
+                }
+                _ => Err(Failure::Refused(reply)),
+            },
+            lost => Err(lost),
+        }
+    }
+}
+
+/// The commands of one transaction before its content.
+struct Envelope {
+    mail: Mail,
+    rcpts: Vec<Rcpt>,
+}
+
+/// The whole envelope as one write: MAIL, every RCPT, DATA (RFC 2920 3.1: DATA ends a group).
+impl std::fmt::Display for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.mail)?;
+        for rcpt in &self.rcpts {
+            write!(f, "{rcpt}")?;
+        }
+        write!(f, "{Data}")
+    }
+}
+
+/// How [`Session::open_data`] ended.
+enum Opened {
+    /// The relay answered DATA with `354`: the content may follow.
+    Data(Recipients),
+    /// A later transaction whose every address was refused; the session is reset.
+    NothingToSend(Recipients),
+    Failed(Attempt),
+}
+
+/// The relay's answer to one command.
+type Answer = Result<lettre::transport::smtp::response::Response, Failure>;
+
+/// Why a command did not succeed.
+enum Failure {
+    /// The relay said no.
+    Refused(Reply),
+    /// No reply: the connection was lost or the relay stopped answering (in words).
+    Lost(String),
+}
+
+impl From<lettre::transport::smtp::Error> for Failure {
+    fn from(e: lettre::transport::smtp::Error) -> Failure {
+        match reply_of(&e) {
+            Some(reply) => Failure::Refused(reply),
+            None => Failure::Lost(describe_error(&e)),
+        }
+    }
 }
 
 impl Session {
@@ -99,10 +181,9 @@ impl Session {
                 Ok((reply, leg)) => {
                     // `deferred` is set only after the relay took at least one address, so
                     // every round makes progress.
-                    let sent = batch[..batch.len() - leg.deferred.len()].to_vec();
                     pending = leg.deferred;
                     further.push(FurtherTransaction {
-                        recipients: sent,
+                        recipients: leg.answered,
                         outcome: Ok(reply),
                         refused: leg.refused,
                     });
@@ -132,7 +213,6 @@ impl Session {
         recipients: &[Address],
         before_data: Option<impl FnOnce() -> Result<(), Error>>,
     ) -> Result<(Reply, Recipients), Attempt> {
-        let first_transaction = before_data.is_some();
         let mut params = Vec::new();
         if !message.bytes.is_ascii() {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
@@ -145,47 +225,27 @@ impl Session {
             params.extend(dsn::mail_parameters(message));
         }
         let sender = dsn::envelope_sender(&self.tracking, message);
-        if let Err(e) = self.conn.command(Mail::new(Some(sender), params)) {
-            return Err(self.failed_before_data(&e, Phase::Mail, "the sender"));
-        }
-
-        let mut outcome = Recipients {
-            refused: Vec::new(),
-            deferred: Vec::new(),
-            accepted: 0,
+        let envelope = Envelope {
+            mail: Mail::new(Some(sender), params),
+            rcpts: recipients
+                .iter()
+                .map(|address| {
+                    let rcpt_params = match dsn {
+                        true => dsn::rcpt_parameters(&self.tracking, address),
+                        false => Vec::new(),
+                    };
+                    Rcpt::new(address.clone(), rcpt_params)
+                })
+                .collect(),
         };
-        for (i, address) in recipients.iter().enumerate() {
-            let rcpt_params = match dsn {
-                true => dsn::rcpt_parameters(&self.tracking, address),
-                false => Vec::new(),
-            };
-            let Err(e) = self.conn.command(Rcpt::new(address.clone(), rcpt_params)) else {
-                outcome.accepted += 1;
-                continue;
-            };
-            let addressee = i == 0 && first_transaction;
-            let what = format!("the recipient {address}");
-            match reply_of(&e).map(|r| (r.meaning(Phase::Rcpt), r)) {
-                Some((Meaning::TooManyRecipients, _)) if outcome.accepted > 0 => {
-                    outcome.deferred = recipients[i..].to_vec();
-                    break;
-                }
-                // A refused Cc or Bcc does not stop the letter to the addressee.
-                Some((Meaning::Refused | Meaning::Misconfigured, reply)) if !addressee => {
-                    outcome.refused.push((address.clone(), reply));
-                }
-                _ => return Err(self.failed_before_data(&e, Phase::Rcpt, &what)),
+        let outcome = match self.open_data(&envelope, recipients, before_data.is_some()) {
+            Opened::Data(outcome) => outcome,
+            Opened::NothingToSend(outcome) => {
+                return Ok((Reply::from_parts(250, "nothing to send"), outcome));
             }
-        }
-        if outcome.accepted == 0 {
-            // Later transaction whose addresses were all refused: nothing to send.
-            let _ = self.conn.command(Rset);
-            return Ok((Reply::from_parts(250, "nothing to send"), outcome));
-        }
+            Opened::Failed(attempt) => return Err(attempt),
+        };
 
-        if let Err(e) = self.conn.command(Data) {
-            return Err(self.failed_before_data(&e, Phase::Data, "the message"));
-        }
         if let Some(before_data) = before_data
             && let Err(e) = before_data()
         {
@@ -224,17 +284,118 @@ impl Session {
         }
     }
 
+    /// MAIL, RCPT for every address and DATA, up to the relay's `354`.
+    ///
+    /// Where the relay offers PIPELINING (RFC 2920) the commands go out in one write and the
+    /// replies are read afterwards, in order: one round trip instead of one per command.
+    /// Otherwise each command waits for the previous one's reply, and the commands after a
+    /// failure are never sent. Either way the replies are judged in the same order by the same
+    /// rules, so the outcome is the same; the only difference is that a pipelined DATA may be
+    /// answered `354` although the transaction failed (the addressee refused, a Cc accepted).
+    /// The relay then waits for content that must not go out, and the connection is dropped:
+    /// a relay discards a message whose final dot never came (RFC 5321 4.1.1.4).
+    fn open_data(
+        &mut self,
+        envelope: &Envelope,
+        recipients: &[Address],
+        first_transaction: bool,
+    ) -> Opened {
+        let mut pipelined = self
+            .capabilities
+            .pipelining
+            .then(|| self.pipeline(envelope));
+        // Only a pipelined DATA can be open when the transaction fails.
+        let data_open = pipelined
+            .as_ref()
+            .is_some_and(|replies| replies.back().is_some_and(Result::is_ok));
+        // The next reply: read ahead when pipelined, else asked for now.
+        let mut answer =
+            |conn: &mut SmtpConnection, command: &dyn std::fmt::Display| match &mut pipelined {
+                Some(replies) => replies.pop_front().unwrap_or_else(|| {
+                    Err(Failure::Lost(
+                        "the connection ended before this reply".to_owned(),
+                    ))
+                }),
+                None => conn.command(command).map_err(Failure::from),
+            };
+
+        if let Err(failure) = answer(&mut self.conn, &envelope.mail) {
+            return Opened::Failed(self.failed_before_data(
+                failure,
+                Phase::Mail,
+                "the sender",
+                data_open,
+            ));
+        }
+        let mut outcome = Recipients::default();
+        for (i, (address, rcpt)) in recipients.iter().zip(&envelope.rcpts).enumerate() {
+            let addressee = i == 0 && first_transaction;
+            let reply = answer(&mut self.conn, rcpt);
+            if let Err(failure) = outcome.judge(address, addressee, reply) {
+                let what = format!("the recipient {address}");
+                return Opened::Failed(self.failed_before_data(
+                    failure,
+                    Phase::Rcpt,
+                    &what,
+                    data_open,
+                ));
+            }
+            if !self.capabilities.pipelining && !outcome.deferred.is_empty() {
+                // The relay takes no more in this transaction: asking would only cost round
+                // trips.
+                outcome.deferred.extend_from_slice(&recipients[i + 1..]);
+                break;
+            }
+        }
+        if outcome.accepted == 0 {
+            // Later transaction whose addresses were all refused: nothing to send. A pipelined
+            // DATA without recipients was refused by the relay (RFC 2920 3.1) unless it is
+            // broken, and then it waits for content: drop the connection.
+            if data_open {
+                self.close_broken();
+            } else {
+                let _ = self.conn.command(Rset);
+            }
+            return Opened::NothingToSend(outcome);
+        }
+        match answer(&mut self.conn, &Data) {
+            Ok(_) => Opened::Data(outcome),
+            Err(failure) => {
+                Opened::Failed(self.failed_before_data(failure, Phase::Data, "the message", false))
+            }
+        }
+    }
+
+    /// Writes the whole envelope at once and reads every reply, in order. Stops reading only
+    /// when no reply can come any more (the connection is lost or the relay stopped
+    /// answering): the relay answers each command, so a reply left unread would be taken for
+    /// the answer to the next command.
+    fn pipeline(&mut self, envelope: &Envelope) -> VecDeque<Answer> {
+        let expected = envelope.rcpts.len() + 2;
+        let mut replies = VecDeque::with_capacity(expected);
+        replies.push_back(self.conn.command(envelope).map_err(Failure::from));
+        while replies.len() < expected && !matches!(replies.back(), Some(Err(Failure::Lost(_)))) {
+            replies.push_back(self.conn.read_response().map_err(Failure::from));
+        }
+        replies
+    }
+
     /// A failure before any data went out: safe to retry, unless the relay said no for good.
+    /// `data_open`: the relay answered a pipelined DATA with `354` and waits for the content.
     fn failed_before_data(
         &mut self,
-        e: &lettre::transport::smtp::Error,
+        failure: Failure,
         phase: Phase,
         what: &str,
+        data_open: bool,
     ) -> Attempt {
-        match reply_of(e) {
-            Some(reply) => {
+        match failure {
+            Failure::Refused(reply) => {
                 let attempt = Attempt::classify(reply, phase, &format!("the relay refused {what}"));
-                if matches!(attempt, Attempt::Permanent { .. }) {
+                if data_open {
+                    // Anything sent now would be message content; no QUIT can be answered.
+                    self.close_broken();
+                } else if matches!(attempt, Attempt::Permanent { .. }) {
                     // Keep the connection for the next message.
                     if self.conn.command(Rset).is_err() {
                         self.close_broken();
@@ -244,15 +405,14 @@ impl Session {
                 }
                 attempt
             }
-            None => {
+            Failure::Lost(error) => {
                 self.close_broken();
                 Attempt::Transient {
                     reply: None,
                     no_answer: true,
                     reason: format!(
-                        "no usable answer from the relay to {} ({what}): {}",
+                        "no usable answer from the relay to {} ({what}): {error}",
                         phase.command(),
-                        describe_error(e)
                     ),
                 }
             }

@@ -11,6 +11,7 @@ mod international;
 mod letters;
 mod limits;
 mod outcome_window;
+mod pipelining;
 mod preview;
 mod properties;
 mod relay_behaviour;

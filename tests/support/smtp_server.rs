@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// Whether SMTPUTF8 (RFC 6531) is offered. Either way, an address that is not ASCII is
     /// refused in a transaction that did not declare it (`553 5.6.7`, as Postfix does).
     pub smtputf8: bool,
+    /// Whether EHLO offers PIPELINING (RFC 2920), as Postfix does. The server reads commands
+    /// from its buffer either way, so a client may send several in one write.
+    pub pipelining: bool,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             advertised_auth: None,
             dsn: true,
             smtputf8: true,
+            pipelining: true,
         }
     }
 }
@@ -130,6 +134,14 @@ impl ServerConfig {
     pub fn without_smtputf8(self) -> Self {
         ServerConfig {
             smtputf8: false,
+            ..self
+        }
+    }
+
+    /// Not offering PIPELINING: a client must wait for each reply.
+    pub fn without_pipelining(self) -> Self {
+        ServerConfig {
+            pipelining: false,
             ..self
         }
     }
@@ -427,6 +439,12 @@ impl SmtpServer {
         received.len() >= n
     }
 
+    /// Commands that arrived while the one before them was still unanswered (the client
+    /// sent them in the same write): 0 for a client that waits for every reply.
+    pub fn commands_sent_ahead(&self) -> u64 {
+        self.shared.counters.commands_ahead.load(Ordering::SeqCst)
+    }
+
     /// Connections accepted so far.
     pub fn connections_opened(&self) -> u64 {
         self.shared
@@ -525,6 +543,8 @@ struct Counters {
     /// Connections greeted with 421 for being over [`ServerConfig::connection_limit`].
     connections_refused: AtomicU64,
     auth_failures: AtomicU64,
+    /// See [`SmtpServer::commands_sent_ahead`].
+    commands_ahead: AtomicU64,
 }
 
 /// Under one lock so that no connection can be registered after `stop` closed the others.
@@ -737,6 +757,13 @@ impl Session {
             return Ok(());
         }
         while let Some(line) = self.read_line()? {
+            if !self.stream.buffer().is_empty() {
+                // The next command is already here, before this one's reply went out.
+                self.shared
+                    .counters
+                    .commands_ahead
+                    .fetch_add(1, Ordering::SeqCst);
+            }
             let line = String::from_utf8_lossy(&line);
             if self.command(line.trim_end_matches(['\r', '\n']))? == Flow::Close {
                 break;
@@ -807,6 +834,9 @@ impl Session {
         }
         if self.shared.config.dsn {
             lines.push("DSN".into());
+        }
+        if self.shared.config.pipelining {
+            lines.push("PIPELINING".into());
         }
         self.reply_lines(250, &lines)
     }
