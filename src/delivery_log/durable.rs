@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::error::{Error, Result};
 
@@ -26,9 +26,10 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// return without a sync of their own. After any write or sync error the file is failed for
 /// good (the kernel may have dropped unsynced data), and every later append is refused.
 ///
-/// Carrying. A file may [`carry`](Self::carrying) another: each of its syncs first syncs every
-/// line written to the other so far. The delivery log's journal carries the log, so one wait
-/// per letter (for its intent) also puts the outcomes written before that intent on disk.
+/// Lazy lines. A line written with [`write_lazily`](Self::write_lazily) does not wake the
+/// [`flush_ahead`](Self::flush_ahead) thread: it reaches the disk with the next sync anyone
+/// needs, which covers every line written before it. The journal writes outcomes that way, so
+/// that the next intent's sync carries them: one `fdatasync` per letter, not two.
 ///
 /// The file is opened for writing without append mode (Windows refuses to truncate through an
 /// append handle): `written.len` is where the next line goes, and the file position is kept
@@ -46,8 +47,6 @@ pub(super) struct DurableAppend {
     failure: OnceLock<String>,
     /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
     stop_flushing: AtomicBool,
-    /// A file whose written lines each sync of this one puts on disk first.
-    carried: Option<Arc<DurableAppend>>,
 }
 
 struct Written {
@@ -55,6 +54,8 @@ struct Written {
     len: u64,
     /// How many lines have been written.
     seq: u64,
+    /// The last line written with [`DurableAppend::write`], which someone will wait for.
+    wanted: u64,
 }
 
 struct Synced {
@@ -71,7 +72,11 @@ impl DurableAppend {
             path: path.to_path_buf(),
             what,
             file,
-            written: Mutex::new(Written { len, seq: 0 }),
+            written: Mutex::new(Written {
+                len,
+                seq: 0,
+                wanted: 0,
+            }),
             written_changed: Condvar::new(),
             synced: Mutex::new(Synced {
                 seq: 0,
@@ -80,14 +85,7 @@ impl DurableAppend {
             synced_changed: Condvar::new(),
             failure: OnceLock::new(),
             stop_flushing: AtomicBool::new(false),
-            carried: None,
         }
-    }
-
-    /// Makes every sync of this file sync `other` first (see "Carrying" above).
-    pub(super) fn carrying(mut self, other: Arc<DurableAppend>) -> DurableAppend {
-        self.carried = Some(other);
-        self
     }
 
     fn stopped(&self, reason: &str) -> Error {
@@ -129,8 +127,22 @@ impl DurableAppend {
     }
 
     /// Writes one whole line and returns its number, for [`wait_durable`](Self::wait_durable);
-    /// the line is in the file but not yet surely on disk.
+    /// the line is in the file but not yet surely on disk, and a [`flush_ahead`](Self::flush_ahead)
+    /// thread starts syncing it.
     pub(super) fn write(&self, line: &[u8]) -> Result<u64> {
+        let mut written = self.write_locked(line)?;
+        written.wanted = written.seq;
+        self.written_changed.notify_all();
+        Ok(written.seq)
+    }
+
+    /// Writes one whole line that nobody waits for now: the next sync, whoever needs it,
+    /// puts it on disk (see "Lazy lines" above). Returns its number.
+    pub(super) fn write_lazily(&self, line: &[u8]) -> Result<u64> {
+        Ok(self.write_locked(line)?.seq)
+    }
+
+    fn write_locked(&self, line: &[u8]) -> Result<MutexGuard<'_, Written>> {
         let mut written = lock(&self.written);
         self.check()?;
         if let Err(error) = (&self.file).write_all(line) {
@@ -141,12 +153,12 @@ impl DurableAppend {
         }
         written.len += line.len() as u64;
         written.seq += 1;
-        self.written_changed.notify_all();
-        Ok(written.seq)
+        Ok(written)
     }
 
-    /// Syncs every line as soon as it is written, until [`stop`](Self::stop) is called, so that
-    /// a writer waiting for its line finds the sync done or under way. Runs on its own thread;
+    /// Syncs every line written with [`write`](Self::write) as soon as it is written (and with
+    /// it the lazy lines before it), until [`stop`](Self::stop) is called, so that a writer
+    /// waiting for its line finds the sync done or under way. Runs on its own thread;
     /// it is one more participant in the group commit, so it changes when syncs happen, never
     /// what an appender waits for. After a failed sync the file is failed and this returns.
     pub(super) fn flush_ahead(&self) {
@@ -154,13 +166,13 @@ impl DurableAppend {
         loop {
             let target = {
                 let mut written = lock(&self.written);
-                while written.seq <= covered && !self.stop_flushing.load(Ordering::SeqCst) {
+                while written.wanted <= covered && !self.stop_flushing.load(Ordering::SeqCst) {
                     written = self
                         .written_changed
                         .wait(written)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
-                if written.seq <= covered {
+                if written.wanted <= covered {
                     return;
                 }
                 written.seq
@@ -207,16 +219,7 @@ impl DurableAppend {
             drop(synced);
             // Read after our own line was counted: the sync covers it and all before it.
             let target = lock(&self.written).seq;
-            // Then the carried file, read after `target`: whatever was written to it before
-            // any line up to `target` is on disk before those lines are.
-            let result = match &self.carried {
-                Some(carried) => carried.sync_written().map_err(|_| {
-                    let reason = carried.failure.get().map_or("", String::as_str);
-                    io::Error::other(format!("the {} failed first: {reason}", carried.what))
-                }),
-                None => Ok(()),
-            }
-            .and_then(|()| self.file.sync_data());
+            let result = self.file.sync_data();
             synced = lock(&self.synced);
             synced.leader = false;
             match result {
@@ -227,6 +230,12 @@ impl DurableAppend {
             }
             self.synced_changed.notify_all();
         }
+    }
+
+    /// Whether line `seq` is on disk.
+    #[cfg(test)]
+    pub(super) fn synced_at_least(&self, seq: u64) -> bool {
+        lock(&self.synced).seq >= seq
     }
 
     /// Cuts the file to `len` bytes, durably.
@@ -362,49 +371,43 @@ mod tests {
         assert!(full.check().is_err());
     }
 
-    /// A log and a journal that carries it, in a fresh folder.
-    fn log_and_journal(dir: &Path) -> (Arc<DurableAppend>, DurableAppend) {
-        let log_path = dir.join("log.csv");
-        let journal_path = dir.join("log.csv.inflight");
-        let log = Arc::new(DurableAppend::new(
-            &log_path,
-            "delivery log",
-            open_for_writing(&log_path, "open").unwrap(),
+    /// A journal in a fresh folder, with its flush-ahead thread.
+    fn journal_with_flusher(dir: &Path) -> (Arc<DurableAppend>, std::thread::JoinHandle<()>) {
+        let path = dir.join("log.csv.inflight");
+        let journal = Arc::new(DurableAppend::new(
+            &path,
+            "delivery log journal",
+            open_for_writing(&path, "open").unwrap(),
             0,
         ));
-        let journal = DurableAppend::new(
-            &journal_path,
-            "delivery log journal",
-            open_for_writing(&journal_path, "open").unwrap(),
-            0,
-        )
-        .carrying(Arc::clone(&log));
-        (log, journal)
+        let flusher = std::thread::spawn({
+            let journal = Arc::clone(&journal);
+            move || journal.flush_ahead()
+        });
+        (journal, flusher)
     }
 
     #[test]
-    fn a_sync_of_the_journal_puts_what_was_written_to_the_log_before_it_on_disk() {
+    fn lazy_lines_wake_no_sync_and_ride_with_the_next_one() {
         let dir = tmp();
-        let (log, journal) = log_and_journal(dir.path());
-        let outcome = log.write(b"outcome 1\n").unwrap();
-        assert_eq!(lock(&log.synced).seq, 0, "written, not synced");
-        let intent = journal.write(b"intent 2\n").unwrap();
+        let (journal, flusher) = journal_with_flusher(dir.path());
+        for i in 0..3 {
+            journal
+                .write_lazily(format!("outcome {i}\n").as_bytes())
+                .unwrap();
+        }
+        // Told to stop with only lazy lines written, the flusher has nothing it must sync.
+        journal.stop();
+        flusher.join().unwrap();
+        assert_eq!(lock(&journal.synced).seq, 0, "no sync for lazy lines alone");
+        let intent = journal.write(b"intent 4\n").unwrap();
         journal.wait_durable(intent).unwrap();
-        assert!(
-            lock(&log.synced).seq >= outcome,
-            "the intent's sync carried the outcome"
-        );
-        // Written after the journal's sync began: the next one carries it.
-        let late = log.write(b"outcome 2\n").unwrap();
-        assert!(lock(&log.synced).seq < late);
+        assert_eq!(lock(&journal.synced).seq, 4, "one sync covered all four lines");
+        // A lazy line after that is put on disk by the next sync anyone waits for.
+        let late = journal.write_lazily(b"outcome 5\n").unwrap();
+        assert!(lock(&journal.synced).seq < late);
         journal.sync_written().unwrap();
-        assert!(
-            lock(&log.synced).seq < late,
-            "nothing new in the journal: no new sync needed"
-        );
-        let intent = journal.write(b"intent 3\n").unwrap();
-        journal.wait_durable(intent).unwrap();
-        assert!(lock(&log.synced).seq >= late);
+        assert!(lock(&journal.synced).seq >= late);
     }
 
     #[test]
@@ -412,73 +415,36 @@ mod tests {
         const THREADS: usize = 8;
         const EACH: usize = 300;
         let dir = tmp();
-        let (log, journal) = log_and_journal(dir.path());
-        let journal = Arc::new(journal);
-        let flusher = std::thread::spawn({
-            let journal = Arc::clone(&journal);
-            move || journal.flush_ahead()
-        });
+        let (journal, flusher) = journal_with_flusher(dir.path());
         std::thread::scope(|scope| {
             for t in 0..THREADS {
-                let (log, journal) = (&log, &journal);
+                let journal = &journal;
                 scope.spawn(move || {
                     for i in 0..EACH {
-                        let outcome = log.write(format!("outcome {t}/{i}\n").as_bytes()).unwrap();
+                        let outcome = journal
+                            .write_lazily(format!("outcome {t}/{i}\n").as_bytes())
+                            .unwrap();
                         let intent = journal
                             .write(format!("intent {t}/{i}\n").as_bytes())
                             .unwrap();
                         journal.wait_durable(intent).unwrap();
-                        assert!(lock(&log.synced).seq >= outcome, "thread {t}, letter {i}");
+                        assert!(
+                            lock(&journal.synced).seq >= outcome,
+                            "thread {t}, letter {i}"
+                        );
                     }
                 });
             }
         });
         journal.stop();
         flusher.join().unwrap();
-        for (path, word) in [
-            (dir.path().join("log.csv"), "outcome"),
-            (dir.path().join("log.csv.inflight"), "intent"),
-        ] {
-            let text = fs::read_to_string(&path).unwrap();
-            assert_eq!(text.lines().count(), THREADS * EACH);
-            assert!(
-                text.lines().all(|line| line.starts_with(word)),
-                "whole lines, never interleaved"
-            );
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_failed_carried_log_stops_the_journal_so_no_data_goes_out() {
-        let dir = tmp();
-        // Every write to /dev/full fails with "No space left on device".
-        let full = Path::new("/dev/full");
-        let log = Arc::new(DurableAppend::new(
-            full,
-            "delivery log",
-            OpenOptions::new().write(true).open(full).unwrap(),
-            0,
-        ));
-        let journal_path = dir.path().join("log.csv.inflight");
-        let journal = DurableAppend::new(
-            &journal_path,
-            "delivery log journal",
-            open_for_writing(&journal_path, "open").unwrap(),
-            0,
-        )
-        .carrying(Arc::clone(&log));
-        assert!(log.write(b"outcome\n").is_err());
-        let intent = journal.write(b"intent\n").unwrap();
-        let err = journal.wait_durable(intent).unwrap_err();
-        assert!(matches!(err, Error::Stopped(_)), "{err}");
-        let message = err.to_string();
+        let text = fs::read_to_string(dir.path().join("log.csv.inflight")).unwrap();
+        assert_eq!(text.lines().count(), 2 * THREADS * EACH);
         assert!(
-            message.contains("the delivery log failed first"),
-            "{message}"
+            text.lines()
+                .all(|line| line.starts_with("outcome ") || line.starts_with("intent ")),
+            "whole lines, never interleaved"
         );
-        assert!(message.contains("No space left on device"), "{message}");
-        assert!(journal.write(b"another\n").is_err(), "failed for good");
     }
 
     /// A real failed `fdatasync`: Linux refuses to sync a pipe (EINVAL), though writing to it

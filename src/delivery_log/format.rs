@@ -239,6 +239,12 @@ impl Entry {
         ])
     }
 
+    /// Reads one log row written by [`to_line`](Self::to_line), as the journal keeps it;
+    /// `None` if it is not one.
+    pub(super) fn from_fields(record: &csv::ByteRecord) -> Option<Entry> {
+        Entry::from_record(record).ok()
+    }
+
     /// Reads one log row; the error says what is wrong with it.
     fn from_record(record: &csv::ByteRecord) -> Result<Entry, RowError> {
         if record.len() != COLUMNS.len() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::files::read_if_exists;
 use super::format::{Entry, email_key, parse_log};
-use super::journal::{journal_path, parse_journal, unresolved};
+use super::journal::{journal_path, parse_journal, reconcile};
 use crate::error::Result;
 
 /// How recipients are told apart: by address, or by row for entries with no address (a row
@@ -37,18 +37,21 @@ pub struct History {
 impl History {
     /// Reads a delivery log; a missing file is an empty history. A torn last line and rows that
     /// do not parse are skipped with a warning; a file that is not a delivery log is an error.
-    /// Letters left in the intent journal without an outcome are reported as a warning too.
+    /// Letters left in the journal without an outcome are reported as a warning too, and
+    /// outcomes the journal holds but the log lost in a crash count as if the log held them
+    /// (the next `send` writes them back), with a warning.
     pub fn read(path: &Path) -> Result<History> {
         let bytes = read_if_exists(path, "cannot read the delivery log")?;
         let parsed = parse_log(path, &bytes)?;
         let journal = journal_path(path);
-        let (intents, journal_problems) = parse_journal(
+        let read_back = parse_journal(
             &journal,
             &read_if_exists(&journal, "cannot read the delivery log journal")?,
         );
         let mut warnings = parsed.warnings;
-        warnings.extend(journal_problems);
-        let open = unresolved(&intents, &parsed.entries);
+        warnings.extend(read_back.problems.iter().cloned());
+        let reconciled = reconcile(&read_back.lines, &parsed.entries);
+        let open = &reconciled.unresolved;
         if !open.is_empty() {
             let letters: Vec<String> = open
                 .iter()
@@ -63,11 +66,28 @@ impl History {
                 letters.join(", ")
             ));
         }
+        let missing = &reconciled.missing;
+        if !missing.is_empty() {
+            let (them, are) = if missing.len() == 1 {
+                ("it", "is")
+            } else {
+                ("them", "are")
+            };
+            warnings.push(format!(
+                "{}: {} {are} in the journal but not in the log (envoi stopped before the log's disk had {them}, or a run is writing {them} now); the next `envoi send` writes {them} to the log",
+                journal.display(),
+                crate::text::plural(missing.len(), "outcome"),
+            ));
+        }
+        let restored: Vec<Entry> = missing.iter().map(|&entry| entry.clone()).collect();
         let mut history = History {
             warnings,
             ..History::default()
         };
         for (_, entry) in parsed.entries {
+            history.push(entry);
+        }
+        for entry in restored {
             history.push(entry);
         }
         Ok(history)

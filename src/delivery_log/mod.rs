@@ -1,5 +1,5 @@
 //! The delivery log (`delivery-log.csv`): an append-only record of what happened to every
-//! letter, and the intent journal that keeps a crash from turning into a second letter.
+//! letter, and the journal that keeps a crash from turning into a second letter.
 //!
 //! How it stays trustworthy when envoi is killed at any instant:
 //!
@@ -7,24 +7,27 @@
 //!   a line that does not end in `\n` is exactly a write that a crash cut short. Readers ignore
 //!   it; [`DeliveryLog::open`] removes it. A complete line that cannot be read stops `send`
 //!   (that recipient may have been sent); `report` shows it as a warning.
-//! * **Intent journal.** Before a message's data goes to the relay, its intent
-//!   (`offset,row,email,organisation,message_id`, where `offset` is the log's length at that
-//!   moment) is on disk in `<log>.inflight`. [`DeliveryLog::announce`] writes it when the
-//!   message's SMTP transaction starts, a background thread syncs it while MAIL, RCPT and DATA
-//!   travel, and [`DeliveryLog::confirm`] returns once it is on disk, before the data goes out.
-//!   If envoi dies after the relay took the letter but before its `sent` row reached the disk,
-//!   the intent has no outcome after its offset, and the next [`DeliveryLog::open`] records it
-//!   `unknown`, which `send` does not send again unless told to.
-//! * **One sync per letter.** [`DeliveryLog::record`] writes an outcome without waiting; every
-//!   sync of the journal first syncs the log (`durable::DurableAppend` "carrying"), so the
-//!   next intent's sync puts the outcomes written before it on disk, before that next letter's
-//!   data goes out. Concurrent connections share syncs (group commit). A crash loses at most
-//!   the outcomes of the letters in flight, which the journal turns into `unknown`.
+//! * **The journal is the run's write-ahead log.** Before a message's data goes to the relay,
+//!   its intent (`offset,row,email,organisation,message_id`, where `offset` is the log's length
+//!   at that moment) is on disk in `<log>.inflight`. [`DeliveryLog::announce`] writes it when
+//!   the message's SMTP transaction starts, a background thread syncs it while MAIL, RCPT and
+//!   DATA travel, and [`DeliveryLog::confirm`] returns once it is on disk, before the data goes
+//!   out. Each outcome goes to the journal too (`outcome,` then the complete log row), then to
+//!   the log, which is synced only when the run closes.
+//! * **One sync per letter.** [`DeliveryLog::record`] writes an outcome without waiting; the
+//!   next intent's sync, in the same file, puts it on disk before that next letter's data goes
+//!   out. Concurrent connections share syncs (group commit). A crash loses at most the outcomes
+//!   of the letters in flight, which the journal turns into `unknown`.
+//! * **Recovery.** After a run that did not end cleanly, [`DeliveryLog::open`] first writes an
+//!   `unknown` outcome to the journal for every intent with no outcome after it, then appends
+//!   to the log every journaled outcome it does not hold (rows a power cut kept from its disk),
+//!   syncs the log, and only then empties the journal: a crash at any step of that leaves a
+//!   journal from which the next open reaches the same log, with no row twice.
 //! * **One writer.** A [`DeliveryLog`] holds a lock on `<log>.lock` for its lifetime, so two
 //!   `envoi send` runs cannot interleave their rows, while the log itself stays readable. The
 //!   lock file holds a line while a run writes and is emptied when the run closes the log
 //!   cleanly; a log whose last run did not end cleanly and whose journal is gone is refused.
-//!   A clean close removes the (then empty) journal.
+//!   A clean close syncs the log, then removes the journal.
 
 mod durable;
 mod files;
@@ -45,7 +48,7 @@ use crate::error::{Error, Location, Problem, Result};
 use durable::{DurableAppend, lock};
 use files::{RunLock, open_for_writing, read_all, sync_parent};
 use format::{email_key, header_line, next_line_number, parse_log};
-use journal::{Intent, parse_journal, unknown_detail, unresolved};
+use journal::{Intent, Journal, outcome_line, parse_journal, reconcile, unknown_detail};
 
 pub use files::lock_path;
 pub use format::{COLUMNS, Entry, ParseStatusError, Status, StatusCounts};
@@ -56,7 +59,7 @@ pub use journal::journal_path;
 /// holds the log's lock (see [`lock_path`]) until dropped.
 pub struct DeliveryLog {
     path: PathBuf,
-    log: Arc<DurableAppend>,
+    log: DurableAppend,
     journal: Arc<DurableAppend>,
     /// The thread that syncs announced intents ahead of their [`confirm`](Self::confirm).
     flusher: Mutex<Option<JoinHandle<()>>>,
@@ -96,8 +99,9 @@ impl DeliveryLog {
     /// added), and the entries reconciliation appended.
     ///
     /// Repairs a torn tail (bytes after the last line feed, left by a crash mid-write) by
-    /// removing them, then reconciles the intent journal: every letter whose handover began with
-    /// no outcome logged after it is recorded `unknown`. Fails, writing nothing, if another run
+    /// removing them, then reconciles the journal: every outcome it holds that the log lost is
+    /// written back to the log once, and every letter whose handover began with no outcome
+    /// after it is recorded `unknown` (see "Recovery" above). Fails, writing nothing, if another run
     /// holds the log, if the file is not a delivery log, if a complete line of it cannot be read
     /// (that recipient may have been sent), or if the last run did not end cleanly and its
     /// journal is gone (its letters in flight cannot be known).
@@ -116,12 +120,7 @@ impl DeliveryLog {
         {
             return Err(missing_journal(path, &journal_path, &last_run));
         }
-        let log = Arc::new(DurableAppend::new(
-            path,
-            "delivery log",
-            file,
-            bytes.len() as u64,
-        ));
+        let log = DurableAppend::new(path, "delivery log", file, bytes.len() as u64);
 
         let mut repairs = Vec::new();
         if parsed.complete_len < bytes.len() {
@@ -151,41 +150,23 @@ impl DeliveryLog {
             &journal_path,
             "cannot read the delivery log journal",
         )?;
-        let (intents, problems) = parse_journal(&journal_path, &journal_bytes);
-        repairs.extend(problems);
-        // Each sync of the journal first syncs the log: an outcome written before an intent is
-        // on disk when that intent is (see `DeliveryLog::record`).
+        let read_back = parse_journal(&journal_path, &journal_bytes);
         let journal = DurableAppend::new(
             &journal_path,
             "delivery log journal",
             journal_file,
             journal_bytes.len() as u64,
-        )
-        .carrying(Arc::clone(&log));
-
-        let appended: Vec<Entry> = unresolved(&intents, &parsed.entries)
-            .into_iter()
-            .map(|(intent, begun)| {
-                Entry::now(
-                    intent.row,
-                    &intent.email,
-                    &intent.organisation,
-                    Status::Unknown,
-                )
-                .with_detail(&unknown_detail(intent.row))
-                .with_message_id(&intent.message_id)
-                .with_attempts(begun)
-            })
-            .collect();
-        for entry in &appended {
-            log.append(&entry.to_line())?;
-        }
-        // Only once the outcomes are on disk: a crash before this leaves intents that now have
-        // an outcome after them, so the next open adds nothing twice.
-        if journal_bytes.is_empty() {
-            sync_parent(&journal_path);
-        } else {
-            journal.truncate(0)?;
+        );
+        let recovered = recover(&log, &journal, &journal_bytes, &read_back, &parsed.entries)?;
+        repairs.extend(read_back.problems);
+        if !recovered.restored.is_empty() {
+            let n = recovered.restored.len();
+            repairs.push(format!(
+                "{}: wrote {} back to the log from its journal: the log had lost {} when envoi stopped",
+                path.display(),
+                crate::text::plural(n, "outcome"),
+                if n == 1 { "it" } else { "them" }
+            ));
         }
         // The journal exists (durably) before the lock file says a run is under way.
         run_lock.mark_running()?;
@@ -194,9 +175,10 @@ impl DeliveryLog {
         for entry in parsed.entries.into_iter().map(|(_, entry)| entry) {
             history.push(entry);
         }
-        for entry in &appended {
+        for entry in recovered.restored.iter().chain(&recovered.unknown) {
             history.push(entry.clone());
         }
+        let appended = recovered.unknown;
 
         let journal = Arc::new(journal);
         // Without the thread (the system refused one) every confirm syncs for itself: slower,
@@ -265,16 +247,22 @@ impl DeliveryLog {
     /// and with it every outcome [`record`](Self::record)ed before the intent was announced (at
     /// once, when the background sync already covered them).
     pub fn confirm(&self, announced: Announced) -> Result<()> {
-        self.journal.wait_durable(announced.seq)
+        self.journal.wait_durable(announced.seq)?;
+        // A row that could not reach the log stops the run here too, before this data goes out.
+        self.log.check()
     }
 
-    /// Appends an outcome. It is written at once and reaches the disk with the next intent's
-    /// sync (the journal's syncs carry the log) or at [`close`](Self::close), whichever comes
-    /// first: one sync per letter instead of two. So the outcome of a letter is on disk before
-    /// the next letter announced after it, on any connection, sends its data; a crash loses at
-    /// most the outcomes of the letters whose data went out after the last sync, and their
-    /// intents make the next [`open`](Self::open) record them `unknown`.
+    /// Appends an outcome: to the journal, then to the log, without waiting for either. The
+    /// journal's line reaches the disk with the next intent's sync (the same file) or at
+    /// [`close`](Self::close), whichever comes first; the log's row at close: one sync per
+    /// letter. So the outcome of a letter is on disk before the next letter announced after
+    /// it, on any connection, sends its data; a crash loses at most the outcomes of the
+    /// letters whose data went out after the last sync, and their intents make the next
+    /// [`open`](Self::open) record them `unknown`. A row the log lost is restored from the
+    /// journal by that open.
     pub fn record(&self, entry: &Entry) -> Result<()> {
+        // The journal first: a row in the log is always one the journal has (or had, synced).
+        self.journal.write_lazily(&outcome_line(entry))?;
         self.log.write(&entry.to_line())?;
         lock(&self.pending).remove(&email_key(&entry.email));
         Ok(())
@@ -306,11 +294,14 @@ impl DeliveryLog {
         if let Some(flusher) = lock(&self.flusher).take() {
             let _ = flusher.join();
         }
+        // The log's rows were written unsynced; the journal that also holds them may go only
+        // once they are on disk.
         let synced = self.log.sync_written();
-        // With an outcome missing (or not surely on disk), the journal and the lock file's
-        // line stay for the next open.
+        // With an outcome missing (or not surely in the log), the journal and the lock file's
+        // line stay for the next open, with the journal's outcome lines on disk too.
         if synced.is_err() || !lock(&self.pending).is_empty() {
-            return synced;
+            let journal = self.journal.sync_written();
+            return synced.and(journal);
         }
         // In this order: a crash between the two leaves a clean lock file and a journal whose
         // intents all have their outcomes, which the next open reads as nothing to do.
@@ -333,6 +324,67 @@ impl Drop for DeliveryLog {
     }
 }
 
+/// What recovery wrote to the log.
+struct Recovered {
+    /// The journal's outcomes that the log had lost, now in it.
+    restored: Vec<Entry>,
+    /// The letters that were in flight, now `unknown` in the journal and the log.
+    unknown: Vec<Entry>,
+}
+
+/// Brings the log up to what the journal says, in an order that a crash at any point leaves
+/// something the next open finishes the same way: the `unknown` outcomes first go to the
+/// journal (synced), so that a second recovery finds those intents answered and does not
+/// invent a second `unknown`; then every journaled outcome the log lacks goes to the log
+/// (synced), matched row by row so that none is written twice; last, the journal is emptied.
+fn recover(
+    log: &DurableAppend,
+    journal: &DurableAppend,
+    journal_bytes: &[u8],
+    read_back: &Journal,
+    entries: &[(u64, Entry)],
+) -> Result<Recovered> {
+    let reconciled = reconcile(&read_back.lines, entries);
+    let unknown: Vec<Entry> = reconciled
+        .unresolved
+        .iter()
+        .map(|&(intent, begun)| unknown_entry(intent, begun))
+        .collect();
+    if !unknown.is_empty() {
+        // New lines must not be glued to a torn one.
+        if read_back.complete_len < journal_bytes.len() {
+            journal.truncate(read_back.complete_len as u64)?;
+        }
+        for entry in &unknown {
+            journal.write_lazily(&outcome_line(entry))?;
+        }
+        journal.sync_written()?;
+    }
+    let restored: Vec<Entry> = reconciled.missing.into_iter().cloned().collect();
+    for entry in restored.iter().chain(&unknown) {
+        log.write_lazily(&entry.to_line())?;
+    }
+    log.sync_written()?;
+    if journal_bytes.is_empty() {
+        sync_parent(journal.path());
+    } else {
+        journal.truncate(0)?;
+    }
+    Ok(Recovered { restored, unknown })
+}
+
+fn unknown_entry(intent: &Intent, begun: u32) -> Entry {
+    Entry::now(
+        intent.row,
+        &intent.email,
+        &intent.organisation,
+        Status::Unknown,
+    )
+    .with_detail(&unknown_detail(intent.row))
+    .with_message_id(&intent.message_id)
+    .with_attempts(begun)
+}
+
 /// The last run did not close the log, and the journal that names its letters in flight is gone.
 fn missing_journal(log: &Path, journal: &Path, last_run: &str) -> Error {
     let lock = lock_path(log);
@@ -350,11 +402,59 @@ fn missing_journal(log: &Path, journal: &Path, last_run: &str) -> Error {
 #[cfg(test)]
 mod tests {
 
+    use std::fs;
+
+    use crate::delivery_log::test_support::*;
     use crate::delivery_log::*;
+    use crate::error::Error;
 
     #[test]
     fn delivery_log_can_be_shared_between_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<DeliveryLog>();
+    }
+
+    #[test]
+    fn a_row_the_log_could_not_take_stops_the_next_data_and_every_later_letter() {
+        let dir = tmp();
+        let path = dir.path().join("log.csv");
+        let log = open(&path);
+        let announced = log.announce(2, "a@x.example", "A", "<a>").unwrap();
+        // What a failed write of a row leaves: the log failed for good (its row is in the
+        // journal, which recovery writes back).
+        log.log.fail(std::io::Error::other("disk gone"));
+        let err = log.confirm(announced).unwrap_err();
+        assert!(matches!(err, Error::Stopped(_)), "{err}");
+        assert!(err.to_string().contains("disk gone"), "{err}");
+        assert!(log.announce(3, "b@x.example", "B", "<b>").is_err());
+        assert!(log.close().is_err(), "the log is not surely on disk");
+        assert!(journal_path(&path).exists(), "the journal stays");
+        assert!(!fs::read(lock_path(&path)).unwrap().is_empty(), "not clean");
+    }
+
+    /// Outcomes are synced with the next intent: one file, so one sync per letter, and the
+    /// log itself is synced only when the run closes.
+    #[test]
+    fn an_outcome_is_in_the_journal_on_disk_with_the_next_intent() {
+        let dir = tmp();
+        let path = dir.path().join("log.csv");
+        let log = open(&path);
+        log.begin(2, "a@x.example", "A", "<a>").unwrap();
+        let sent = Entry::now(2, "a@x.example", "A", Status::Sent);
+        log.record(&sent).unwrap();
+        log.begin(3, "b@x.example", "B", "<b>").unwrap();
+        let journal = fs::read(journal_path(&path)).unwrap();
+        let outcome = journal::outcome_line(&sent);
+        assert!(
+            journal.windows(outcome.len()).any(|w| w == outcome),
+            "the journal holds the complete row"
+        );
+        assert!(log.journal.synced_at_least(3), "intent, outcome, intent on disk");
+        // Line 1 is the header, written when the log was created.
+        assert!(!log.log.synced_at_least(2), "the log's row waits for the close");
+        log.record(&Entry::now(3, "b@x.example", "B", Status::Sent))
+            .unwrap();
+        log.close().unwrap();
+        assert_eq!(read(&path).len(), 2);
     }
 }
