@@ -402,7 +402,11 @@ mod tests {
         assert_eq!(lock(&journal.synced).seq, 0, "no sync for lazy lines alone");
         let intent = journal.write(b"intent 4\n").unwrap();
         journal.wait_durable(intent).unwrap();
-        assert_eq!(lock(&journal.synced).seq, 4, "one sync covered all four lines");
+        assert_eq!(
+            lock(&journal.synced).seq,
+            4,
+            "one sync covered all four lines"
+        );
         // A lazy line after that is put on disk by the next sync anyone waits for.
         let late = journal.write_lazily(b"outcome 5\n").unwrap();
         assert!(lock(&journal.synced).seq < late);

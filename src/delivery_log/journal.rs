@@ -152,7 +152,9 @@ pub(super) struct Reconciled<'a> {
 pub(super) fn reconcile<'a>(lines: &'a [Line], log: &[(u64, Entry)]) -> Reconciled<'a> {
     let mut last_in_log: HashMap<String, u64> = HashMap::new();
     for (offset, entry) in log {
-        let latest = last_in_log.entry(email_key(&entry.email)).or_insert(*offset);
+        let latest = last_in_log
+            .entry(email_key(&entry.email))
+            .or_insert(*offset);
         *latest = (*latest).max(*offset);
     }
     let mut order = Vec::new();
@@ -533,12 +535,13 @@ mod tests {
     /// complete part of the journal or the log names, and how many rows that makes.
     fn expected(log: &[u8], journal: &[u8]) -> Vec<(String, Status)> {
         let mut want: Vec<(String, Status)> = Vec::new();
-        let mut set = |email: &str, status: Status, overwrite: bool| {
-            match want.iter_mut().find(|(e, _)| e == email) {
-                Some(slot) if overwrite => slot.1 = status,
-                Some(_) => {}
-                None => want.push((email.to_string(), status)),
-            }
+        let mut set = |email: &str, status: Status, overwrite: bool| match want
+            .iter_mut()
+            .find(|(e, _)| e == email)
+        {
+            Some(slot) if overwrite => slot.1 = status,
+            Some(_) => {}
+            None => want.push((email.to_string(), status)),
         };
         for (_, entry) in parse_log(std::path::Path::new("log"), log).unwrap().entries {
             set(&entry.email, entry.status, true);
@@ -691,11 +694,14 @@ mod tests {
         for cut in at_open.len()..=recovered.len() {
             fs::write(&path, &recovered[..cut]).unwrap();
             fs::write(journal_path(&path), &journal_then).unwrap();
-            let (log, appended) = DeliveryLog::open(&path)
-                .unwrap_or_else(|e| panic!("log cut at byte {cut}: {e}"));
+            let (log, appended) =
+                DeliveryLog::open(&path).unwrap_or_else(|e| panic!("log cut at byte {cut}: {e}"));
             drop(log);
             assert_eq!(fs::read(&path).unwrap(), recovered, "log cut at byte {cut}");
-            assert!(appended.is_empty(), "cut {cut}: no second unknown: {appended:?}");
+            assert!(
+                appended.is_empty(),
+                "cut {cut}: no second unknown: {appended:?}"
+            );
         }
     }
 }

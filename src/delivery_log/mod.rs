@@ -449,9 +449,15 @@ mod tests {
             journal.windows(outcome.len()).any(|w| w == outcome),
             "the journal holds the complete row"
         );
-        assert!(log.journal.synced_at_least(3), "intent, outcome, intent on disk");
+        assert!(
+            log.journal.synced_at_least(3),
+            "intent, outcome, intent on disk"
+        );
         // Line 1 is the header, written when the log was created.
-        assert!(!log.log.synced_at_least(2), "the log's row waits for the close");
+        assert!(
+            !log.log.synced_at_least(2),
+            "the log's row waits for the close"
+        );
         log.record(&Entry::now(3, "b@x.example", "B", Status::Sent))
             .unwrap();
         log.close().unwrap();
