@@ -2,10 +2,12 @@
 //!
 //! `check`, `preview` and `send` all walk the same path: recipients → rendered letter →
 //! composed message. [`Pipeline::letters`] streams it, so memory does not grow with the number
-//! of rows.
+//! of rows; [`Pipeline::each_letter`] streams it the same, composing on every core.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -14,9 +16,11 @@ use lettre::Address;
 use crate::campaign::{Campaign, CampaignPaths};
 use crate::compose::{self, ComposeSettings, Composed};
 use crate::error::{Error, Location, Problem};
-use crate::recipients::Recipients;
+use crate::recipients::{Recipient, Recipients};
 use crate::signing::Signer;
 use crate::template::Templates;
+
+mod ordered;
 
 /// What every command says about a recipients file with a header and no rows.
 pub const NO_RECIPIENTS: &str = "has a header row but no recipients; add one row per addressee";
@@ -29,6 +33,45 @@ pub struct Pipeline {
     /// The recipients file as [`Pipeline::open`] opened it to read the header: the first
     /// [`letters`](Self::letters) goes on from there instead of opening and parsing it again.
     opened: RefCell<Option<Recipients>>,
+    /// How many threads [`each_letter`](Self::each_letter) composes on.
+    threads: NonZeroUsize,
+}
+
+/// One row as the recipients file gave it: a recipient, or the problems that kept it from
+/// being read.
+type Row = Result<Recipient, Vec<Problem>>;
+
+/// What composing a row needs, apart from the reader (which is not `Sync`): shared by
+/// reference by every thread that composes.
+#[derive(Clone, Copy)]
+struct Composer<'a> {
+    campaign: &'a Campaign,
+    templates: &'a Templates,
+    settings: &'a ComposeSettings,
+}
+
+impl Composer<'_> {
+    fn letter(&self, row: Row) -> Letter {
+        match row {
+            Ok(recipient) => {
+                let result = self.templates.render(&recipient).and_then(|letter| {
+                    compose::compose(self.campaign, self.settings, &recipient, &letter)
+                });
+                Letter {
+                    row: recipient.row(),
+                    email: recipient.email().to_owned(),
+                    organisation: recipient.get("organisation").unwrap_or("").to_owned(),
+                    result,
+                }
+            }
+            Err(problems) => Letter {
+                row: problem_row(&problems),
+                email: String::new(),
+                organisation: String::new(),
+                result: Err(problems),
+            },
+        }
+    }
 }
 
 /// One row's way through the pipeline.
@@ -91,6 +134,7 @@ impl Pipeline {
             templates,
             settings,
             opened: RefCell::new(Some(recipients)),
+            threads: ordered::default_threads(),
         })
     }
 
@@ -107,6 +151,13 @@ impl Pipeline {
         .map_err(Error::Problems)?;
         self.settings.signer = signer.map(Arc::new);
         Ok(self)
+    }
+
+    /// Composes on `threads` threads in [`each_letter`](Self::each_letter) instead of one per
+    /// core (the tests check that the result does not depend on it).
+    pub fn with_threads(mut self, threads: NonZeroUsize) -> Pipeline {
+        self.threads = threads;
+        self
     }
 
     /// The signer of this run, once [`with_signing`](Self::with_signing) found one.
@@ -142,39 +193,57 @@ impl Pipeline {
         filter: &'a RowFilter,
         scan: Option<&'a RowScan>,
     ) -> Result<impl Iterator<Item = Letter> + 'a, Error> {
+        let composer = self.composer();
+        Ok(self
+            .selected_rows(filter, scan)?
+            .map(move |row| composer.letter(row)))
+    }
+
+    /// Gives `f` every selected letter, as [`letters_scanned`](Self::letters_scanned) yields
+    /// them (same letters, same row order), composed on every core. The file is read on this
+    /// thread, and `f` runs on it; only a few letters are composed ahead of `f`, so memory
+    /// stays flat. Ends at `f`'s first error or `Break`.
+    pub fn each_letter<E: From<Error>>(
+        &self,
+        filter: &RowFilter,
+        scan: Option<&RowScan>,
+        f: impl FnMut(Letter) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        let composer = self.composer();
+        let rows = self.selected_rows(filter, scan)?;
+        ordered::map_in_order(self.threads, rows, |row| composer.letter(row), f)
+    }
+
+    fn composer(&self) -> Composer<'_> {
+        Composer {
+            campaign: &self.campaign,
+            templates: &self.templates,
+            settings: &self.settings,
+        }
+    }
+
+    /// The rows `filter` selects, counted in [`stats`] as the letters to compose.
+    fn selected_rows<'a>(
+        &'a self,
+        filter: &'a RowFilter,
+        scan: Option<&'a RowScan>,
+    ) -> Result<impl Iterator<Item = Row> + 'a, Error> {
         let recipients = self.recipients()?;
-        let letters = recipients
+        let rows = recipients
             .inspect(move |row| {
                 if let Some(scan) = scan {
                     scan.saw(row_number(row));
                 }
             })
-            .filter_map(move |row| match row {
-                Ok(recipient) if filter.accepts(recipient.row()) => {
+            .filter(move |row| filter.accepts(row_number(row)))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            // Counted here, on the thread that reads, not on the one that composes.
+            .inspect(|row| {
+                if row.is_ok() {
                     stats::count(|s| s.letters_composed += 1);
-                    let result = self.templates.render(&recipient).and_then(|letter| {
-                        compose::compose(&self.campaign, &self.settings, &recipient, &letter)
-                    });
-                    Some(Letter {
-                        row: recipient.row(),
-                        email: recipient.email().to_owned(),
-                        organisation: recipient.get("organisation").unwrap_or("").to_owned(),
-                        result,
-                    })
                 }
-                Ok(_) => None,
-                Err(problems) => {
-                    let row = problem_row(&problems);
-                    filter.accepts(row).then(|| Letter {
-                        row,
-                        email: String::new(),
-                        organisation: String::new(),
-                        result: Err(problems),
-                    })
-                }
-            })
-            .take(filter.limit.unwrap_or(usize::MAX));
-        Ok(letters)
+            });
+        Ok(rows)
     }
 
     /// A recipients file with a header and no rows is refused before anything is written:
@@ -201,7 +270,7 @@ fn problem_row(problems: &[Problem]) -> usize {
     problems.iter().find_map(|p| p.location.row).unwrap_or(0)
 }
 
-fn row_number(row: &Result<crate::recipients::Recipient, Vec<Problem>>) -> usize {
+fn row_number(row: &Row) -> usize {
     match row {
         Ok(r) => r.row(),
         Err(problems) => problem_row(problems),
@@ -266,7 +335,8 @@ impl RowScan {
     }
 }
 
-/// How often this thread opened the recipients file and composed a letter: the proof, in
+/// How often this thread opened the recipients file and had a letter composed (on whichever
+/// thread composed it): the proof, in
 /// `tests/cases/each_stage_once.rs`, that a `send` does each once. Not an interface.
 #[doc(hidden)]
 pub mod stats {

@@ -1,5 +1,6 @@
 //! `envoi check`: render every letter and validate everything a send would need.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use crate::campaign::Campaign;
@@ -48,7 +49,7 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
     let (mut letters, mut good) = (0usize, 0usize);
     // Rows whose letter has an address with a non-ASCII local part.
     let mut smtputf8_rows = Vec::new();
-    for letter in pipeline.letters(&filter)? {
+    pipeline.each_letter(&filter, None, |letter| {
         letters += 1;
         match letter.result {
             Ok(composed) => {
@@ -60,7 +61,8 @@ pub fn execute(global: &GlobalArgs, args: &CheckArgs) -> Result<Outcome, Error> 
             }
             Err(problems) => problems.into_iter().for_each(|p| report.add(p)),
         }
-    }
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
     if letters == 0 {
         report.add(Problem::new(
             Location::file(pipeline.campaign.recipients_display()),

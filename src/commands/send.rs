@@ -1,6 +1,7 @@
 //! `envoi send`: check everything, plan from the delivery log, confirm, deliver, summarise.
 
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,7 +97,9 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
     let mut plan = SendPlan::new(&recipients_path, args.resend, args.selection.limit);
     let scan = RowScan::new(&selection);
     let mut spool = Spool::new();
-    for letter in pipeline.letters_scanned(&selection, Some(&scan))? {
+    // Composed on every core; the letters come here in row order, so the plan, the listing
+    // and the spool are what one thread would make.
+    pipeline.each_letter(&selection, Some(&scan), |letter| {
         let (composed, problems) = match letter.result {
             Ok(composed) => (Some(composed), None),
             Err(problems) => (None, Some(problems)),
@@ -119,7 +122,8 @@ pub fn execute(global: &GlobalArgs, args: &SendArgs) -> Result<Outcome, Error> {
         } else if let (Decision::Send, Some(composed)) = (decision, composed) {
             spool.push(&composed).map_err(spool_error)?;
         }
-    }
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })?;
     // A file with no rows, or without a row --row names: refused before anything is written.
     scan.finish(&pipeline)?;
     if !plan.bad().is_empty() && !args.skip_bad_rows {

@@ -2,6 +2,7 @@ mod accounting;
 mod attachment_bytes;
 pub(crate) mod bad_input;
 mod check;
+mod compose_threads;
 mod crash_campaign;
 mod each_stage_once;
 mod encodings;

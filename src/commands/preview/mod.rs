@@ -1,6 +1,7 @@
 //! `envoi preview`: letters on the terminal, or `.eml` files plus a gallery to look at.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use lettre::message::Mailbox;
 
@@ -30,7 +31,7 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
     let (mut shown, mut bad) = (0usize, 0usize);
     // Printed after the letters: a problem on many rows is one line naming its rows.
     let mut list = ProblemList::default();
-    for letter in pipeline.letters(&filter)? {
+    pipeline.each_letter(&filter, None, |letter| {
         let flow = match &letter.result {
             Ok(composed) => {
                 shown += 1;
@@ -42,10 +43,11 @@ pub fn execute(global: &GlobalArgs, args: &PreviewArgs) -> Result<Outcome, Error
                 sink.problems(&letter, problems)?
             }
         };
-        if flow == Flow::Stop {
-            break;
-        }
-    }
+        Ok::<_, Error>(match flow {
+            Flow::Continue => ControlFlow::Continue(()),
+            Flow::Stop => ControlFlow::Break(()),
+        })
+    })?;
     sink.finish(shown)?;
     list.lines().for_each(|line| eprintln!("{line}"));
     if bad > 0 {
