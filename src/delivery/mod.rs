@@ -26,8 +26,8 @@ mod streak;
 pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TrySendError, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::compose::Composed;
@@ -124,25 +124,20 @@ impl Shared<'_> {
     fn run_workers(&self, relay: &Relay, messages: impl Iterator<Item = Composed>) {
         let workers = self.delivery.policy.concurrency;
         let (tx, rx) = sync_channel::<Composed>(workers * 2);
-        let rx = Mutex::new(rx);
+        // Each worker holds the receiver; when the last one stops (halted, or every connection
+        // retired) it is dropped, and a send blocked on a full queue returns instead of
+        // waiting for room that never comes. So the feeder may block: no polling, no worker
+        // left idle while it sleeps.
+        let rx = Arc::new(Mutex::new(rx));
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| self.worker(relay, &rx));
+                let rx = Arc::clone(&rx);
+                scope.spawn(move || self.worker(relay, &rx));
             }
-            'feed: for message in messages {
-                let mut message = message;
-                loop {
-                    if self.halted() {
-                        break 'feed;
-                    }
-                    match tx.try_send(message) {
-                        Ok(()) => break,
-                        Err(TrySendError::Full(m)) => {
-                            message = m;
-                            std::thread::sleep(Duration::from_millis(2));
-                        }
-                        Err(TrySendError::Disconnected(_)) => break 'feed,
-                    }
+            drop(rx);
+            for message in messages {
+                if self.halted() || tx.send(message).is_err() {
+                    break;
                 }
             }
             drop(tx);
