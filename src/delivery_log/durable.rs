@@ -31,6 +31,13 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// needs, which covers every line written before it. The journal writes outcomes that way, so
 /// that the next intent's sync carries them: one `fdatasync` per letter, not two.
 ///
+/// Zeroed ahead. A file made [`zeroed_ahead`](Self::zeroed_ahead) (the journal) is filled with
+/// zero bytes a chunk ahead of its last line, so that a line overwrites bytes the file already
+/// has: its `fdatasync` then writes data only, where an append also commits the new length to
+/// the file system's journal (on ext4, about 140 µs a sync instead of 190 µs here; databases
+/// pre-zero their write-ahead logs for the same reason). Readers take the zeros after the last
+/// line for a torn tail, which they ignore (see `journal::parse_journal`).
+///
 /// The file is opened for writing without append mode (Windows refuses to truncate through an
 /// append handle): `written.len` is where the next line goes, and the file position is kept
 /// there (every write is made under `written`, and a truncation moves the position with it).
@@ -47,7 +54,13 @@ pub(super) struct DurableAppend {
     failure: OnceLock<String>,
     /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
     stop_flushing: AtomicBool,
+    /// Whether the file is [zeroed ahead](Self::zeroed_ahead) of its last line.
+    zero_ahead: bool,
 }
+
+/// How far ahead of its last line a [zeroed-ahead](DurableAppend::zeroed_ahead) file is filled:
+/// about 3,900 letters of intents and outcomes, so one sync in thousands also commits a length.
+const ZERO_CHUNK: u64 = 1 << 20;
 
 struct Written {
     /// The file's length: where the next line starts.
@@ -56,6 +69,8 @@ struct Written {
     seq: u64,
     /// The last line written with [`DurableAppend::write`], which someone will wait for.
     wanted: u64,
+    /// Where the file ends: `len` plus the zeros written ahead of it.
+    end: u64,
 }
 
 struct Synced {
@@ -76,6 +91,7 @@ impl DurableAppend {
                 len,
                 seq: 0,
                 wanted: 0,
+                end: len,
             }),
             written_changed: Condvar::new(),
             synced: Mutex::new(Synced {
@@ -85,7 +101,14 @@ impl DurableAppend {
             synced_changed: Condvar::new(),
             failure: OnceLock::new(),
             stop_flushing: AtomicBool::new(false),
+            zero_ahead: false,
         }
+    }
+
+    /// Fills the file with zeros ahead of its last line (see "Zeroed ahead" above).
+    pub(super) fn zeroed_ahead(mut self) -> DurableAppend {
+        self.zero_ahead = true;
+        self
     }
 
     fn stopped(&self, reason: &str) -> Error {
@@ -145,15 +168,33 @@ impl DurableAppend {
     fn write_locked(&self, line: &[u8]) -> Result<MutexGuard<'_, Written>> {
         let mut written = lock(&self.written);
         self.check()?;
+        let room = self.zero_ahead && written.len + line.len() as u64 > written.end;
+        if room && let Err(error) = self.zero_fill(&mut written, line.len() as u64) {
+            return Err(self.fail(error));
+        }
         if let Err(error) = (&self.file).write_all(line) {
             // Cut off a partial line so that the file still ends at a line boundary.
             let _ = self.file.set_len(written.len);
             let _ = (&self.file).seek(SeekFrom::Start(written.len));
+            written.end = written.len;
             return Err(self.fail(error));
         }
         written.len += line.len() as u64;
         written.seq += 1;
         Ok(written)
+    }
+
+    /// Writes zeros from the file's end to a chunk past the next `needed` bytes, and puts the
+    /// position back where the next line goes. The next sync puts them on disk with the line.
+    fn zero_fill(&self, written: &mut Written, needed: u64) -> io::Result<()> {
+        let end = written.len + needed + ZERO_CHUNK;
+        let zeros = vec![0; (end - written.end) as usize];
+        (&self.file).seek(SeekFrom::Start(written.end))?;
+        let filled = (&self.file).write_all(&zeros);
+        (&self.file).seek(SeekFrom::Start(written.len))?;
+        filled?;
+        written.end = end;
+        Ok(())
     }
 
     /// Syncs every line written with [`write`](Self::write) as soon as it is written (and with
@@ -251,6 +292,7 @@ impl DurableAppend {
         match cut {
             Ok(()) => {
                 written.len = len;
+                written.end = len;
                 Ok(())
             }
             Err(error) => Err(self.fail(error)),

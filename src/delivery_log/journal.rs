@@ -86,8 +86,12 @@ pub(super) fn parse_journal(path: &Path, bytes: &[u8]) -> Journal {
         problems: Vec::new(),
         complete_len: complete.len(),
     };
-    // Every line is written as one physical line.
+    // Every line is written as one physical line. Zeros are the unwritten room the writer keeps
+    // ahead of the last line (`DurableAppend::zeroed_ahead`): after the last line they are the
+    // torn tail; before a line (a power cut that kept a later line and lost an earlier one
+    // still unsynced) they are not part of it.
     for (index, line) in complete.split(|&b| b == b'\n').enumerate() {
+        let line = &line[line.iter().position(|&b| b != 0).unwrap_or(line.len())..];
         if line.trim_ascii().is_empty() {
             continue;
         }
@@ -247,7 +251,7 @@ mod tests {
             .unwrap();
         // Envoi dies here: the relay may have the letter, the log has no outcome.
         drop(log);
-        assert_ne!(fs::read(journal_path(&path)).unwrap(), b"", "journal kept");
+        assert_ne!(journal_content(&path), b"", "journal kept");
 
         let (log, appended) = DeliveryLog::open(&path).unwrap();
         assert_eq!(appended.len(), 1);
@@ -289,13 +293,61 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_keeps_zeroed_room_ahead_and_a_crash_copy_with_it_or_a_hole_recovers() {
+        let dir = tmp();
+        let path = dir.path().join("log.csv");
+        let log = open(&path);
+        log.begin(2, "a@x.example", "A", "<a>").unwrap();
+        log.record(&Entry::now(2, "a@x.example", "A", Status::Sent))
+            .unwrap();
+        log.begin(3, "b@x.example", "B", "<b>").unwrap();
+        let on_disk = fs::read(journal_path(&path)).unwrap();
+        let content = journal_content(&path);
+        assert!(
+            on_disk.len() > 1 << 20,
+            "a chunk of zeros ahead of the lines: {} bytes for {}",
+            on_disk.len(),
+            content.len()
+        );
+        assert!(on_disk[content.len()..].iter().all(|&b| b == 0));
+
+        // Killed now: the journal on disk, zeros and all.
+        let crashed = crash_copy(&log, dir.path(), "crashed.csv");
+        // A power cut that lost the first, unsynced line but kept the later ones: zeros
+        // where it was.
+        let holed = dir.path().join("holed.csv");
+        fs::copy(&path, &holed).unwrap();
+        let mut journal = on_disk.clone();
+        let first_line = journal.iter().position(|&b| b == b'\n').unwrap();
+        journal[..first_line].fill(0);
+        fs::write(journal_path(&holed), &journal).unwrap();
+        drop(log);
+
+        for (copy, unknown) in [(&crashed, vec![3]), (&holed, vec![3])] {
+            let (reopened, appended) = DeliveryLog::open(copy).unwrap();
+            let rows: Vec<usize> = appended.iter().map(|e| e.row).collect();
+            assert_eq!(rows, unknown, "{}", copy.display());
+            assert!(
+                reopened
+                    .repairs()
+                    .iter()
+                    .all(|r| !r.contains("cannot be read"))
+            );
+            drop(reopened);
+            let history = read(copy);
+            assert_eq!(history.last("a@x.example").unwrap().status, Status::Sent);
+            assert_eq!(history.last("b@x.example").unwrap().status, Status::Unknown);
+        }
+    }
+
+    #[test]
     fn an_announced_intent_counts_from_the_moment_it_is_written() {
         let dir = tmp();
         let path = dir.path().join("log.csv");
         let log = open(&path);
         let announced = log.announce(3, "c@x.example", "C", "<c.3@x>").unwrap();
         // Written at once, before any confirm: a crash from here on finds it.
-        let journal = fs::read_to_string(journal_path(&path)).unwrap();
+        let journal = String::from_utf8(journal_content(&path)).unwrap();
         assert!(
             journal.ends_with(",3,c@x.example,C,<c.3@x>\n"),
             "{journal:?}"
@@ -391,7 +443,7 @@ mod tests {
             .unwrap();
         // Crash before the journal is emptied: the intent is still there, with its outcome.
         let crashed = crash_copy(&log, dir.path(), "crashed.csv");
-        assert_ne!(fs::read(journal_path(&crashed)).unwrap(), b"");
+        assert_ne!(journal_content(&crashed), b"");
 
         let (reopened, appended) = DeliveryLog::open(&crashed).unwrap();
         assert!(appended.is_empty(), "{appended:?}");
@@ -526,7 +578,7 @@ mod tests {
             .unwrap();
         log.begin(6, "e@x.example", "Org, \"X\"", "<e@x>").unwrap();
         let written = fs::read(&original).unwrap();
-        let journal = fs::read(journal_path(&original)).unwrap();
+        let journal = journal_content(&original);
         drop(log);
         (at_open, written, journal)
     }

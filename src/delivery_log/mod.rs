@@ -156,7 +156,8 @@ impl DeliveryLog {
             "delivery log journal",
             journal_file,
             journal_bytes.len() as u64,
-        );
+        )
+        .zeroed_ahead();
         let recovered = recover(&log, &journal, &journal_bytes, &read_back, &parsed.entries)?;
         repairs.extend(read_back.problems);
         if !recovered.restored.is_empty() {
@@ -443,7 +444,7 @@ mod tests {
         let sent = Entry::now(2, "a@x.example", "A", Status::Sent);
         log.record(&sent).unwrap();
         log.begin(3, "b@x.example", "B", "<b>").unwrap();
-        let journal = fs::read(journal_path(&path)).unwrap();
+        let journal = journal_content(&path);
         let outcome = journal::outcome_line(&sent);
         assert!(
             journal.windows(outcome.len()).any(|w| w == outcome),

@@ -45,3 +45,12 @@ pub fn crash_copy(log: &DeliveryLog, dir: &Path, name: &str) -> PathBuf {
     fs::copy(journal_path(log.path()), journal_path(&copy)).unwrap();
     copy
 }
+
+/// A journal's lines as written, without the zeros the writer keeps ahead of them
+/// (`DurableAppend::zeroed_ahead`).
+pub fn journal_content(log: &Path) -> Vec<u8> {
+    let mut bytes = fs::read(journal_path(log)).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    bytes
+}
