@@ -54,8 +54,6 @@ pub(super) struct DurableAppend {
     failure: OnceLock<String>,
     /// Tells the [`flush_ahead`](Self::flush_ahead) thread to finish.
     stop_flushing: AtomicBool,
-    /// Whether the file is [zeroed ahead](Self::zeroed_ahead) of its last line.
-    zero_ahead: bool,
 }
 
 /// How far ahead of its last line a [zeroed-ahead](DurableAppend::zeroed_ahead) file is filled:
@@ -71,6 +69,8 @@ struct Written {
     wanted: u64,
     /// Where the file ends: `len` plus the zeros written ahead of it.
     end: u64,
+    /// Whether zeros are still written ahead (see [`DurableAppend::zeroed_ahead`]).
+    zeroing: bool,
 }
 
 struct Synced {
@@ -92,6 +92,7 @@ impl DurableAppend {
                 seq: 0,
                 wanted: 0,
                 end: len,
+                zeroing: false,
             }),
             written_changed: Condvar::new(),
             synced: Mutex::new(Synced {
@@ -101,13 +102,12 @@ impl DurableAppend {
             synced_changed: Condvar::new(),
             failure: OnceLock::new(),
             stop_flushing: AtomicBool::new(false),
-            zero_ahead: false,
         }
     }
 
     /// Fills the file with zeros ahead of its last line (see "Zeroed ahead" above).
-    pub(super) fn zeroed_ahead(mut self) -> DurableAppend {
-        self.zero_ahead = true;
+    pub(super) fn zeroed_ahead(self) -> DurableAppend {
+        lock(&self.written).zeroing = true;
         self
     }
 
@@ -168,8 +168,10 @@ impl DurableAppend {
     fn write_locked(&self, line: &[u8]) -> Result<MutexGuard<'_, Written>> {
         let mut written = lock(&self.written);
         self.check()?;
-        let room = self.zero_ahead && written.len + line.len() as u64 > written.end;
-        if room && let Err(error) = self.zero_fill(&mut written, line.len() as u64) {
+        if written.zeroing
+            && written.len + line.len() as u64 > written.end
+            && let Err(error) = self.zero_fill(&mut written, line.len() as u64)
+        {
             return Err(self.fail(error));
         }
         if let Err(error) = (&self.file).write_all(line) {
@@ -186,15 +188,25 @@ impl DurableAppend {
 
     /// Writes zeros from the file's end to a chunk past the next `needed` bytes, and puts the
     /// position back where the next line goes. The next sync puts them on disk with the line.
+    /// The room is only a speed-up: where the disk has none to give (full, or a file size
+    /// limit), the file goes on without it, and only a line that cannot be written fails it.
+    /// Fails only when the position cannot be put back.
     fn zero_fill(&self, written: &mut Written, needed: u64) -> io::Result<()> {
         let end = written.len + needed + ZERO_CHUNK;
         let zeros = vec![0; (end - written.end) as usize];
-        (&self.file).seek(SeekFrom::Start(written.end))?;
-        let filled = (&self.file).write_all(&zeros);
-        (&self.file).seek(SeekFrom::Start(written.len))?;
-        filled?;
-        written.end = end;
-        Ok(())
+        let filled = (&self.file)
+            .seek(SeekFrom::Start(written.end))
+            .and_then(|_| (&self.file).write_all(&zeros));
+        match filled {
+            Ok(()) => written.end = end,
+            Err(_) => {
+                // Zeros that did get written are a torn tail to readers, and lines overwrite
+                // them; the position must be back where the next line goes in any case.
+                written.zeroing = false;
+                written.end = written.len;
+            }
+        }
+        (&self.file).seek(SeekFrom::Start(written.len)).map(|_| ())
     }
 
     /// Syncs every line written with [`write`](Self::write) as soon as it is written (and with
