@@ -629,8 +629,7 @@ mod tests {
             ("the log with a torn last row", torn),
         ] {
             for cut in 0..=journal.len() {
-                fs::write(&path, log_bytes).unwrap();
-                fs::write(journal_path(&path), &journal[..cut]).unwrap();
+                write_crashed(&path, log_bytes, &journal[..cut]);
                 let (log, _) = DeliveryLog::open(&path)
                     .unwrap_or_else(|e| panic!("{name}, journal cut at byte {cut}: {e}"));
                 drop(log);
@@ -665,8 +664,7 @@ mod tests {
         let (at_open, written, journal) = crashed_run(dir.path());
         let path = dir.path().join("crashed.csv");
         // A power cut: the journal (synced with each intent) survived, the log's rows did not.
-        fs::write(&path, &at_open).unwrap();
-        fs::write(journal_path(&path), &journal).unwrap();
+        write_crashed(&path, &at_open, &journal);
         let (log, appended) = DeliveryLog::open(&path).unwrap();
         assert_eq!(
             appended
@@ -709,8 +707,7 @@ mod tests {
         let dir = tmp();
         let (at_open, _, journal) = crashed_run(dir.path());
         let path = dir.path().join("crashed.csv");
-        fs::write(&path, &at_open).unwrap();
-        fs::write(journal_path(&path), &journal).unwrap();
+        write_crashed(&path, &at_open, &journal);
         let history = read(&path);
         assert_eq!(history.last("b@x.example").unwrap().status, Status::Sent);
         assert_eq!(history.len(), 3);
@@ -731,8 +728,7 @@ mod tests {
         let dir = ram_tmp();
         let (at_open, _, journal) = crashed_run(dir.path());
         let first = dir.path().join("first.csv");
-        fs::write(&first, &at_open).unwrap();
-        fs::write(journal_path(&first), &journal).unwrap();
+        write_crashed(&first, &at_open, &journal);
         let (log, unknown) = DeliveryLog::open(&first).unwrap();
         drop(log);
         let recovered = fs::read(&first).unwrap();
@@ -744,8 +740,7 @@ mod tests {
         }
         let path = dir.path().join("again.csv");
         for cut in at_open.len()..=recovered.len() {
-            fs::write(&path, &recovered[..cut]).unwrap();
-            fs::write(journal_path(&path), &journal_then).unwrap();
+            write_crashed(&path, &recovered[..cut], &journal_then);
             let (log, appended) =
                 DeliveryLog::open(&path).unwrap_or_else(|e| panic!("log cut at byte {cut}: {e}"));
             drop(log);

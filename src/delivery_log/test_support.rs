@@ -54,3 +54,9 @@ pub fn journal_content(log: &Path) -> Vec<u8> {
     bytes.truncate(end);
     bytes
 }
+
+/// Puts a log and its journal on disk as a crash left them, at `log`.
+pub fn write_crashed(log: &Path, log_bytes: &[u8], journal: &[u8]) {
+    fs::write(log, log_bytes).unwrap();
+    fs::write(journal_path(log), journal).unwrap();
+}
