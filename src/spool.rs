@@ -163,7 +163,7 @@ impl Spool {
     /// The letters, from the first, in the order they were written. Each call starts again
     /// from the first (the confirmation shows the first; delivery then reads them all).
     pub fn letters(&mut self) -> Result<SpoolReader<'_>, SpoolError> {
-        let source: Box<dyn BufRead + '_> = match &mut self.store {
+        let source: Box<dyn BufRead + Send + '_> = match &mut self.store {
             Store::Memory(memory) => Box::new(Cursor::new(memory.as_slice())),
             Store::File(file) => {
                 file.flush().map_err(SpoolError::Write)?;
@@ -188,7 +188,7 @@ impl Default for Spool {
 
 /// Streams a spool's letters back, one at a time.
 pub struct SpoolReader<'a> {
-    source: Box<dyn BufRead + 'a>,
+    source: Box<dyn BufRead + Send + 'a>,
     left: usize,
 }
 
