@@ -264,7 +264,7 @@ impl DeliveryLog {
     pub fn record(&self, entry: &Entry) -> Result<()> {
         // The journal first: a row in the log is always one the journal has (or had, synced).
         self.journal.write_lazily(&outcome_line(entry))?;
-        self.log.write(&entry.to_line())?;
+        self.log.write_lazily(&entry.to_line())?;
         lock(&self.pending).remove(&email_key(&entry.email));
         Ok(())
     }
