@@ -7,7 +7,7 @@
 //! journal says which letters were in flight (an intent with no outcome after it) and which
 //! outcomes the log may have lost (an outcome row the log does not hold).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::format::{Entry, csv_line, email_key, split_torn};
@@ -142,6 +142,33 @@ pub(super) struct Reconciled<'a> {
     /// The journal's outcomes that the log does not hold, in journal order: rows a crash
     /// kept from reaching the log's disk.
     pub(super) missing: Vec<&'a Entry>,
+}
+
+/// Where a log that a power cut left with zero bytes can be cut back, so that recovery writes
+/// the rest again from the journal: the start of the first line holding a zero byte, provided
+/// every complete line from there on without one is an outcome the journal holds (so the cut
+/// loses nothing). envoi never writes a zero byte to the log; the rows a run wrote but had not
+/// synced can come back as zeros after a power cut (the file's new length reached the disk,
+/// its data did not), and every such row is in the journal, which is synced first.
+pub(super) fn zeroed_log_cut(log: &[u8], journal: &[Line]) -> Option<usize> {
+    let first_zero = log.iter().position(|&b| b == 0)?;
+    let cut = log[..first_zero]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let journaled: HashSet<Vec<u8>> = journal
+        .iter()
+        .filter_map(|line| match line {
+            Line::Outcome(entry) => Some(entry.to_line()),
+            Line::Intent(_) => None,
+        })
+        .collect();
+    log[cut..]
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| line.ends_with(b"\n") && !line.contains(&0))
+        .filter(|line| !line.trim_ascii().is_empty())
+        .all(|line| journaled.contains(line))
+        .then_some(cut)
 }
 
 /// Reads a journal against the log's complete entries (each with its offset).
@@ -700,6 +727,87 @@ mod tests {
         drop(log);
         assert!(appended.is_empty());
         assert_eq!(fs::read(&path).unwrap(), restored, "restored once");
+    }
+
+    /// The log's rows from `first` on (0-based, after the header) turned to zeros, as a power
+    /// cut can leave rows that were written but not synced; the rows after them stay.
+    fn zeroed(written: &[u8], first: usize, zeroed_rows: usize) -> Vec<u8> {
+        let mut bytes = written.to_vec();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(
+                written
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        let (from, to) = (starts[1 + first], starts[1 + first + zeroed_rows]);
+        bytes[from..to].fill(0);
+        bytes
+    }
+
+    /// After a power cut the log may hold zeros where its last rows were: `send` cuts them
+    /// off and writes the rows back from the journal, instead of stopping at an unreadable
+    /// line. Whether the zeros are its last rows or rows before others that did reach the disk.
+    #[test]
+    fn a_log_a_power_cut_left_with_zeros_gets_its_rows_back_from_the_journal() {
+        let dir = tmp();
+        let (_, written, journal) = crashed_run(dir.path());
+        let path = dir.path().join("crashed.csv");
+        // The run wrote three rows: a (failed), b (sent), d (sent).
+        for (first, rows) in [(2, 1), (1, 2), (0, 3), (0, 1), (1, 1)] {
+            let damaged = zeroed(&written, first, rows);
+            write_crashed(&path, &damaged, &journal);
+            let (log, appended) = DeliveryLog::open(&path)
+                .unwrap_or_else(|e| panic!("rows {first}+{rows} zeroed: {e}"));
+            assert!(
+                log.repairs()[0].contains(&format!(
+                    "line {}: removed the rows from this line on",
+                    first + 2
+                )),
+                "{:?}",
+                log.repairs()
+            );
+            assert_eq!(appended.len(), 2, "c and e were in flight");
+            drop(log);
+            let after = fs::read(&path).unwrap();
+            assert!(!after.contains(&0), "rows {first}+{rows}: zeros left");
+            let mut got = statuses(&read(&path));
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut want = expected(&written, &journal);
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "rows {first}+{rows} zeroed");
+            assert_eq!(
+                after.iter().filter(|&&b| b == b'\n').count(),
+                1 + want.len()
+            );
+            let (log, appended) = DeliveryLog::open(&path).unwrap();
+            drop(log);
+            assert!(appended.is_empty());
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                after,
+                "rows {first}+{rows}: repaired twice"
+            );
+        }
+    }
+
+    /// Zeros followed by a row the journal does not hold: cutting would lose that row, so the
+    /// log is left as it is and `send` stops at the unreadable line, as before.
+    #[test]
+    fn zeros_before_a_row_the_journal_lacks_are_not_cut_away() {
+        let dir = tmp();
+        let (_, written, journal) = crashed_run(dir.path());
+        let path = dir.path().join("crashed.csv");
+        // Row a's bytes zeroed up to its line feed: a line that cannot be read.
+        let mut damaged = zeroed(&written, 0, 1);
+        let end = damaged.iter().rposition(|&b| b == 0).unwrap();
+        damaged[end] = b'\n';
+        damaged.extend(Entry::now(9, "z@x.example", "Z", Status::Sent).to_line());
+        write_crashed(&path, &damaged, &journal);
+        assert!(DeliveryLog::open(&path).is_err());
+        assert_eq!(fs::read(&path).unwrap(), damaged, "nothing written");
     }
 
     #[test]

@@ -48,7 +48,9 @@ use crate::error::{Error, Location, Problem, Result};
 use durable::{DurableAppend, lock};
 use files::{RunLock, open_for_writing, read_all, sync_parent};
 use format::{email_key, header_line, next_line_number, parse_log};
-use journal::{Intent, Journal, outcome_line, parse_journal, reconcile, unknown_detail};
+use journal::{
+    Intent, Journal, outcome_line, parse_journal, reconcile, unknown_detail, zeroed_log_cut,
+};
 
 pub use files::lock_path;
 pub use format::{COLUMNS, Entry, ParseStatusError, Status, StatusCounts};
@@ -109,12 +111,21 @@ impl DeliveryLog {
         let file = open_for_writing(path, "cannot open the delivery log for writing")?;
         let mut run_lock = RunLock::acquire(path)?;
         let bytes = read_all(&file, path, "cannot read the delivery log")?;
-        let parsed = parse_log(path, &bytes)?;
+        let journal_path = journal_path(path);
+        let journal_exists = journal_path.try_exists().unwrap_or(true);
+        // A power cut in the last run may have left zeros where its unsynced rows were; they
+        // are all in the journal, so the log is cut back and recovery writes them again.
+        let zeroed_cut = match journal_exists && bytes.contains(&0) {
+            true => std::fs::read(&journal_path).ok().and_then(|journal| {
+                zeroed_log_cut(&bytes, &parse_journal(&journal_path, &journal).lines)
+            }),
+            false => None,
+        };
+        let kept = &bytes[..zeroed_cut.unwrap_or(bytes.len())];
+        let parsed = parse_log(path, kept)?;
         if !parsed.unreadable.is_empty() {
             return Err(Error::Problems(parsed.unreadable));
         }
-        let journal_path = journal_path(path);
-        let journal_exists = journal_path.try_exists().unwrap_or(true);
         if let Some(last_run) = run_lock.unfinished_run()
             && !journal_exists
         {
@@ -123,9 +134,20 @@ impl DeliveryLog {
         let log = DurableAppend::new(path, "delivery log", file, bytes.len() as u64);
 
         let mut repairs = Vec::new();
+        if zeroed_cut.is_some() {
+            repairs.push(
+                Problem::new(
+                    Location::file(path).line(next_line_number(kept)),
+                    "removed the rows from this line on, which a power cut during the last run left as zero bytes; the journal holds them, and they are written back below",
+                )
+                .to_string(),
+            );
+        }
         if parsed.complete_len < bytes.len() {
             log.truncate(parsed.complete_len as u64)?;
-            let torn = String::from_utf8_lossy(&bytes[parsed.complete_len..]);
+        }
+        if parsed.complete_len < kept.len() {
+            let torn = String::from_utf8_lossy(&kept[parsed.complete_len..]);
             repairs.push(
                 Problem::new(
                     Location::file(path).line(next_line_number(&bytes[..parsed.complete_len])),
