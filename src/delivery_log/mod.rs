@@ -39,6 +39,7 @@ mod test_support;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,13 +114,19 @@ impl DeliveryLog {
         let bytes = read_all(&file, path, "cannot read the delivery log")?;
         let journal_path = journal_path(path);
         let journal_exists = journal_path.try_exists().unwrap_or(true);
+        // An existing journal is read once, here, before the log is parsed (opening it
+        // changes nothing; a missing one is created only once the log is known good).
+        let existing = journal_exists
+            .then(|| open_journal(&journal_path))
+            .transpose()?;
+        let read_back = existing
+            .as_ref()
+            .map(|(_, bytes)| parse_journal(&journal_path, bytes));
         // A power cut in the last run may have left zeros where its unsynced rows were; they
         // are all in the journal, so the log is cut back and recovery writes them again.
-        let zeroed_cut = match journal_exists && bytes.contains(&0) {
-            true => std::fs::read(&journal_path).ok().and_then(|journal| {
-                zeroed_log_cut(&bytes, &parse_journal(&journal_path, &journal).lines)
-            }),
-            false => None,
+        let zeroed_cut = match (&read_back, bytes.contains(&0)) {
+            (Some(journal), true) => zeroed_log_cut(&bytes, &journal.lines),
+            _ => None,
         };
         let kept = &bytes[..zeroed_cut.unwrap_or(bytes.len())];
         let parsed = parse_log(path, kept)?;
@@ -163,16 +170,11 @@ impl DeliveryLog {
             sync_parent(path);
         }
 
-        let journal_file = open_for_writing(
-            &journal_path,
-            "cannot open the delivery log journal for writing",
-        )?;
-        let journal_bytes = read_all(
-            &journal_file,
-            &journal_path,
-            "cannot read the delivery log journal",
-        )?;
-        let read_back = parse_journal(&journal_path, &journal_bytes);
+        let (journal_file, journal_bytes) = match existing {
+            Some(journal) => journal,
+            None => open_journal(&journal_path)?,
+        };
+        let read_back = read_back.unwrap_or_else(|| parse_journal(&journal_path, &journal_bytes));
         let journal = DurableAppend::new(
             &journal_path,
             "delivery log journal",
@@ -360,6 +362,13 @@ struct Recovered {
 /// journal (synced), so that a second recovery finds those intents answered and does not
 /// invent a second `unknown`; then every journaled outcome the log lacks goes to the log
 /// (synced), matched row by row so that none is written twice; last, the journal is emptied.
+/// Opens (creating) the journal and reads it, leaving its position at the end.
+fn open_journal(path: &Path) -> Result<(File, Vec<u8>)> {
+    let file = open_for_writing(path, "cannot open the delivery log journal for writing")?;
+    let bytes = read_all(&file, path, "cannot read the delivery log journal")?;
+    Ok((file, bytes))
+}
+
 fn recover(
     log: &DurableAppend,
     journal: &DurableAppend,
