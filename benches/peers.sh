@@ -16,6 +16,8 @@
 #              one smtp-sink on 127.0.0.1; envoi and smtp-source again with ~3 KB letters
 #   Postfix    1,000 letters through a private Postfix on 127.0.0.1 (.ci/postfix-instance; it
 #              discards what it accepts), envoi send vs smtp-source; needs root
+#   far relay  1,000 ~3 KB letters to the smtp-sink through benches/latency-proxy.py, which
+#              delays every byte 5 ms each way: a relay 10 ms away, as an office's often is
 #   memory     peak RSS of envoi preview --out and envoi send at N and 10 N rows
 #   start-up   envoi --version and envoi check on the bundled campaign
 #
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1; N=1000; ROUNDS=3 ;;
         --rounds) ROUNDS=$2; shift ;;
-        -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "peers.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -42,6 +44,9 @@ done
 BIG=$((N * 10))
 # Letters through Postfix: the real relay's row is the same size in both modes.
 PF_N=1000
+# Letters to the far relay, and how far it is (each way).
+FAR_N=1000
+FAR_MS=5
 # Long enough for mailmerge's slowest round at N = 10,000 on a loaded machine; never unbounded.
 LIMIT=900
 
@@ -242,9 +247,16 @@ sink_user=()
 [[ $(id -u) -eq 0 ]] && sink_user=(-u nobody)
 smtp-sink "${sink_user[@]}" -m 64 "127.0.0.1:$PORT" 256 &
 PIDS+=($!)
-for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
+# The far relay: the same sink, FAR_MS away in each direction.
+FAR_PORT=$(free_port)
+python3 "$ROOT/benches/latency-proxy.py" "$FAR_PORT" "$PORT" "$FAR_MS" &
+PIDS+=($!)
+generate "$FAR_N" "$FAR_PORT" "envoi-far" short
+for port in "$PORT" "$FAR_PORT"; do
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
 done
 
 # --- measuring -------------------------------------------------------------------------------
@@ -270,6 +282,7 @@ C=$DATA/envoi-$N
 CS=$DATA/envoi-short-$N
 CB=$DATA/envoi-$BIG
 CP=$DATA/envoi-postfix
+CF=$DATA/envoi-far
 M=$DATA/mailmerge-$N
 fresh_log() { rm -f "$1/delivery-log.csv" "$1/delivery-log.csv.inflight"; }
 SHM=$(mktemp -d /dev/shm/envoi-peers.XXXXXX)
@@ -316,6 +329,7 @@ SIZE_SHORT=$("$ENVOI" --dir "$CS" preview --format raw --limit 1 | wc -c)
 source_to() { echo smtp-source -d -s 4 -m "$1" -l "$2" -f ombudsman@ombudsman.example -t r@org.example "127.0.0.1:$3"; }
 read -ra SOURCE <<<"$(source_to "$N" "$SIZE" "$PORT")"
 read -ra SOURCE_SHORT <<<"$(source_to "$N" "$SIZE_SHORT" "$PORT")"
+read -ra SOURCE_FAR <<<"$(source_to "$FAR_N" "$SIZE_SHORT" "$FAR_PORT")"
 [[ $POSTFIX -eq 1 ]] && read -ra SOURCE_POSTFIX <<<"$(source_to "$PF_N" "$SIZE" "$PF_PORT")"
 
 # The binaries measured: ENVOI (keys without a suffix) and ENVOI_BASELINE (keys ending in
@@ -375,6 +389,8 @@ for round in $(seq "$ROUNDS"); do
     measure send_source "${SOURCE[@]}"
     each_envoi short_envoi send_to "$CS"
     measure short_source "${SOURCE_SHORT[@]}"
+    each_envoi far_envoi send_to "$CF"
+    measure far_source "${SOURCE_FAR[@]}"
     if [[ $POSTFIX -eq 1 ]]; then
         postfix_drain
         each_envoi postfix_envoi postfix_send
@@ -385,6 +401,7 @@ done
 fresh_log "$C"
 fresh_log "$CS"
 fresh_log "$CP"
+fresh_log "$CF"
 if [[ $POSTFIX -eq 1 ]]; then
     # Every letter timed through Postfix was taken and passed on: count them in its log (which
     # postlogd writes a moment later).
@@ -477,6 +494,10 @@ met() { if py "int($1)" "${@:2}" | grep -q 1; then echo met; else echo "**missed
     row "send $N letters of $SIZE_SHORT bytes to smtp-sink" "envoi send (4 connections, durable log)" short_envoi "$N"
     base_row "baseline envoi send" short_envoi_base "$N"
     row "" "smtp-source -d -s 4 -l $SIZE_SHORT" short_source "$N" short_envoi
+    row "send $FAR_N letters of $SIZE_SHORT bytes to a relay $((2 * FAR_MS)) ms away (benches/latency-proxy.py)" \
+        "envoi send (4 connections, durable log)" far_envoi "$FAR_N"
+    base_row "baseline envoi send" far_envoi_base "$FAR_N"
+    row "" "smtp-source -d -s 4 -l $SIZE_SHORT" far_source "$FAR_N" far_envoi
     if [[ $POSTFIX -eq 1 ]]; then
         row "send $PF_N letters of $SIZE bytes through Postfix $(postconf -c "$pf_conf" -h mail_version) (127.0.0.1, discarded)" \
             "envoi send (4 connections, durable log)" postfix_envoi "$PF_N"

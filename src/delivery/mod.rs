@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::compose::Composed;
 use crate::config::SendPolicy;
-use crate::delivery_log::{DeliveryLog, Entry, Status};
+use crate::delivery_log::{DeliveryLog, Entry, Status, SyncStart};
 use crate::error::Error;
 use pool::{Pool, Slot};
 use rate::RateLimiter;
@@ -150,17 +150,26 @@ impl Shared<'_> {
         self.delivery.halt.store(true, Ordering::SeqCst);
     }
 
+    /// Sends letters until the run is done or stopped. Without a rate limit the worker holds
+    /// the letter after the one it sends, so that its envelope can go out with this one's
+    /// content (see [`Session::send`]); with a rate, letters are spaced far more than a round
+    /// trip apart, and an envelope sent ahead would only keep the relay waiting in DATA. A
+    /// letter held when the run stops was not attempted: it is not in the log, and the next run
+    /// sends it.
     fn worker(&self, relay: &Relay, queue: &Mutex<impl Iterator<Item = Composed>>) {
         let mut slot = Slot::new(&self.pool);
+        let mut held = None;
         while !self.halted() {
-            let Some(message) = self.next_message(queue) else {
+            let Some(message) = held.take().or_else(|| self.next_message(queue)) else {
                 break;
             };
-            if let Err(Retired) = self.deliver(relay, &mut slot, &message) {
-                self.returned
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(message);
+            if self.rate.is_unlimited() {
+                held = self.next_message(queue);
+            }
+            if let Err(Retired) = self.deliver(relay, &mut slot, &message, held.as_ref()) {
+                let mut returned = self.returned.lock().unwrap_or_else(PoisonError::into_inner);
+                returned.extend(held.take());
+                returned.push(message);
                 break;
             }
         }
@@ -222,8 +231,15 @@ impl Shared<'_> {
         }
     }
 
-    /// All attempts at one message. `Err(Retired)`: not attempted, this worker stops.
-    fn deliver(&self, relay: &Relay, slot: &mut Slot, message: &Composed) -> Result<(), Retired> {
+    /// All attempts at one message, with the letter to send next on the same session, if any.
+    /// `Err(Retired)`: not attempted, this worker stops.
+    fn deliver(
+        &self,
+        relay: &Relay,
+        slot: &mut Slot,
+        message: &Composed,
+        next: Option<&Composed>,
+    ) -> Result<(), Retired> {
         let max_attempts = self.delivery.policy.max_attempts;
         for attempt_no in 1..=max_attempts {
             if !self.rate.acquire(self.delivery.halt) {
@@ -232,7 +248,7 @@ impl Shared<'_> {
             // A failed first connection's ticket is held until its failure is counted, so the
             // next worker's try sees the count.
             let (attempt, while_connecting, _ticket) = match self.session(relay, slot) {
-                Ok(s) => (self.attempt(s, slot, message), false, None),
+                Ok(s) => (self.attempt(s, slot, message, next), false, None),
                 Err(Connect::Failed(failure, ticket)) => (failure, true, Some(ticket)),
                 Err(Connect::Retire) => return Err(Retired),
                 Err(Connect::Halted) => return Ok(()),
@@ -392,16 +408,29 @@ impl Shared<'_> {
     }
 
     /// One attempt on an open session; keeps the session if it can carry another message.
-    fn attempt(&self, mut s: Session, slot: &mut Slot, message: &Composed) -> Attempt {
+    fn attempt(
+        &self,
+        mut s: Session,
+        slot: &mut Slot,
+        message: &Composed,
+        next: Option<&Composed>,
+    ) -> Attempt {
         // The intent is written as the transaction starts, so that its sync runs while MAIL,
         // RCPT and DATA travel; it is confirmed on disk before the data goes out. Whatever
-        // happens next is logged by the caller, which resolves the intent.
+        // happens next is logged by the caller, which resolves the intent. When the envelope
+        // already went out with the previous letter, its replies are waiting: this thread then
+        // runs the sync itself, which saves waking another thread and being woken by it.
+        let sync = match s.sent_ahead(message) {
+            true => SyncStart::ByConfirm,
+            false => SyncStart::Now,
+        };
         let announced = match self.delivery.log {
             Some(log) => match log.announce(
                 message.row,
                 &message.email,
                 &message.organisation,
                 &message.message_id,
+                sync,
             ) {
                 Ok(announced) => Some((log, announced)),
                 Err(e) => {
@@ -413,10 +442,14 @@ impl Shared<'_> {
             },
             None => None,
         };
-        let attempt = s.send(message, || match announced {
-            Some((log, announced)) => log.confirm(announced),
-            None => Ok(()),
-        });
+        let attempt = s.send(
+            message,
+            || match announced {
+                Some((log, announced)) => log.confirm(announced),
+                None => Ok(()),
+            },
+            next,
+        );
         if s.is_usable()
             && matches!(
                 attempt,

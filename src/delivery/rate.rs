@@ -26,6 +26,11 @@ impl RateLimiter {
         }
     }
 
+    /// Whether letters go as fast as they can (no `rate`).
+    pub fn is_unlimited(&self) -> bool {
+        self.interval.is_none()
+    }
+
     /// Waits for the next slot. Returns false, without taking a slot's message out, if `stop`
     /// was raised while waiting.
     pub fn acquire(&self, stop: &AtomicBool) -> bool {

@@ -176,6 +176,7 @@ impl Relay {
             conn,
             capabilities,
             tracking: Arc::clone(&self.tracking),
+            ahead: None,
         })
     }
 

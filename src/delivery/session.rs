@@ -26,6 +26,10 @@ pub struct Session {
     pub(crate) capabilities: Capabilities,
     /// The return path and the reports to ask for (see `delivery::dsn`).
     pub(crate) tracking: Arc<TrackingSettings>,
+    /// The Message-ID of the letter whose envelope went out behind the previous letter's
+    /// content (see [`Session::send`]): the relay owes its replies, and this session must send
+    /// that letter next, or be dropped.
+    pub(crate) ahead: Option<String>,
 }
 
 /// A later transaction of a letter whose recipients did not fit in one (see [`Session::send`]).
@@ -138,6 +142,14 @@ impl Session {
     /// intent durable — the content. The connection stays usable after `Accepted` and
     /// `Permanent`; after anything else the caller drops it.
     ///
+    /// `next`, the letter the caller will send next on this session: where the relay offers
+    /// PIPELINING, its envelope goes out in the same write as this letter's content (RFC 2920
+    /// 3.1 lets message content open a group), so its replies are waiting when it is sent and
+    /// a round trip per letter is saved. No content goes with it: the relay answers its DATA
+    /// with `354` and waits, and if the session ends before that letter is sent the connection
+    /// is dropped, which makes the relay discard the unfinished message (RFC 5321 4.1.1.4).
+    /// After this call, [`sent_ahead`](Self::sent_ahead) says whether that happened.
+    ///
     /// When the relay takes no more recipients in a transaction (`452 4.5.3 too many
     /// recipients` to a Cc or Bcc, RFC 5321 3.5.3 and 4.5.3.1.10), the same bytes (same
     /// Message-ID) go to the remaining addresses in further transactions on this connection,
@@ -156,11 +168,28 @@ impl Session {
         &mut self,
         message: &Composed,
         before_data: impl FnOnce() -> Result<(), Error>,
+        next: Option<&Composed>,
     ) -> Attempt {
+        let opened_ahead = match self.ahead.take() {
+            None => false,
+            Some(id) if id == message.message_id => true,
+            Some(id) => {
+                // The caller broke the contract; the relay waits in DATA for another letter.
+                self.close_broken();
+                return Attempt::Transient {
+                    reply: None,
+                    no_answer: false,
+                    reason: format!(
+                        "the connection was opened for the letter {id}, not this one; trying again on a new one"
+                    ),
+                };
+            }
+        };
         // International addresses (RFC 6531): nothing mangled may reach the relay.
-        if let Some(address) = message.address_needing_smtputf8()
-            && !self.capabilities.smtputf8
-        {
+        if let Some(address) = self.refused_without_smtputf8(message) {
+            if opened_ahead {
+                self.close_broken();
+            }
             return Attempt::Unsendable {
                 reason: format!(
                     "not sent: the address {address} has characters other than ASCII before the @, which needs a relay that offers SMTPUTF8, and the relay ({}) does not offer it; send this letter through a relay that does, or use an ASCII address",
@@ -169,7 +198,12 @@ impl Session {
             };
         }
         let all: Vec<Address> = message.envelope_recipients().cloned().collect();
-        let (reply, first) = match self.transaction(message, &all, Some(before_data)) {
+        let first = First {
+            before_data,
+            opened_ahead,
+            next,
+        };
+        let (reply, first) = match self.transaction(message, &all, Some(first)) {
             Ok(done) => done,
             Err(attempt) => return attempt,
         };
@@ -177,7 +211,7 @@ impl Session {
         let mut pending = first.deferred;
         while !pending.is_empty() {
             let batch = std::mem::take(&mut pending);
-            match self.transaction(message, &batch, None::<fn() -> Result<(), Error>>) {
+            match self.transaction(message, &batch, None::<First<fn() -> Result<(), Error>>>) {
                 Ok((reply, leg)) => {
                     // `deferred` is set only after the relay took at least one address, so
                     // every round makes progress.
@@ -205,40 +239,31 @@ impl Session {
         }
     }
 
-    /// One transaction to `recipients` (the first is the letter's addressee when
-    /// `before_data` is given: its refusal is the letter's).
+    /// Whether a letter for `message` is waiting on this session: its envelope went out with
+    /// the previous letter's content, and [`send`](Self::send) must be called for it next.
+    pub fn sent_ahead(&self, message: &Composed) -> bool {
+        self.ahead.as_deref() == Some(message.message_id.as_str())
+    }
+
+    /// The address that keeps `message` from this relay: one that needs SMTPUTF8, which the
+    /// relay does not offer.
+    fn refused_without_smtputf8<'m>(&self, message: &'m Composed) -> Option<&'m Address> {
+        message
+            .address_needing_smtputf8()
+            .filter(|_| !self.capabilities.smtputf8)
+    }
+
+    /// One transaction to `recipients`. `first` is given for the letter's first transaction,
+    /// whose first address is the addressee (its refusal is the letter's).
     fn transaction(
         &mut self,
         message: &Composed,
         recipients: &[Address],
-        before_data: Option<impl FnOnce() -> Result<(), Error>>,
+        first: Option<First<impl FnOnce() -> Result<(), Error>>>,
     ) -> Result<(Reply, Recipients), Attempt> {
-        let mut params = Vec::new();
-        if !message.bytes.is_ascii() {
-            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        if message.address_needing_smtputf8().is_some() {
-            params.push(MailParameter::SmtpUtfEight);
-        }
-        let dsn = dsn::asks(&self.tracking, self.capabilities.dsn);
-        if dsn {
-            params.extend(dsn::mail_parameters(message));
-        }
-        let sender = dsn::envelope_sender(&self.tracking, message);
-        let envelope = Envelope {
-            mail: Mail::new(Some(sender), params),
-            rcpts: recipients
-                .iter()
-                .map(|address| {
-                    let rcpt_params = match dsn {
-                        true => dsn::rcpt_parameters(&self.tracking, address),
-                        false => Vec::new(),
-                    };
-                    Rcpt::new(address.clone(), rcpt_params)
-                })
-                .collect(),
-        };
-        let outcome = match self.open_data(&envelope, recipients, before_data.is_some()) {
+        let envelope = self.envelope(message, recipients);
+        let opened_ahead = first.as_ref().is_some_and(|f| f.opened_ahead);
+        let outcome = match self.open_data(&envelope, recipients, first.is_some(), opened_ahead) {
             Opened::Data(outcome) => outcome,
             Opened::NothingToSend(outcome) => {
                 return Ok((Reply::from_parts(250, "nothing to send"), outcome));
@@ -246,19 +271,40 @@ impl Session {
             Opened::Failed(attempt) => return Err(attempt),
         };
 
-        if let Some(before_data) = before_data
-            && let Err(e) = before_data()
+        let mut next_envelope = None;
+        if let Some(First {
+            before_data, next, ..
+        }) = first
         {
-            // Nothing may go out that the log cannot record. Dropping the connection before the
-            // final dot makes the relay discard the partial message.
-            self.conn.abort();
-            return Err(Attempt::Fatal {
-                reply: None,
-                reason: e.to_string(),
-            });
+            if let Err(e) = before_data() {
+                // Nothing may go out that the log cannot record. Dropping the connection before
+                // the final dot makes the relay discard the partial message.
+                self.conn.abort();
+                return Err(Attempt::Fatal {
+                    reply: None,
+                    reason: e.to_string(),
+                });
+            }
+            // Only a letter that ends in this transaction can have the next one behind it.
+            next_envelope = next
+                .filter(|next| {
+                    self.capabilities.pipelining
+                        && outcome.deferred.is_empty()
+                        && self.refused_without_smtputf8(next).is_none()
+                })
+                .map(|next| {
+                    let all: Vec<Address> = next.envelope_recipients().cloned().collect();
+                    (next.message_id.clone(), self.envelope(next, &all))
+                });
         }
         let handed_over = match std::str::from_utf8(&message.bytes) {
-            Ok(text) => self.conn.command(DataContent(text)),
+            Ok(text) => match &next_envelope {
+                Some((id, envelope)) => {
+                    self.ahead = Some(id.clone());
+                    self.conn.command(DataThen(DataContent(text), envelope))
+                }
+                None => self.conn.command(DataContent(text)),
+            },
             // Not reachable with lettre's formatting (text is UTF-8, attachments base64), but
             // lettre's own path is correct for any bytes, only slower.
             Err(_) => self.conn.message(&message.bytes),
@@ -284,6 +330,35 @@ impl Session {
         }
     }
 
+    /// MAIL (with the parameters this relay and letter call for), then RCPT for every address.
+    fn envelope(&self, message: &Composed, recipients: &[Address]) -> Envelope {
+        let mut params = Vec::new();
+        if !message.bytes.is_ascii() {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        if message.address_needing_smtputf8().is_some() {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        let dsn = dsn::asks(&self.tracking, self.capabilities.dsn);
+        if dsn {
+            params.extend(dsn::mail_parameters(message));
+        }
+        let sender = dsn::envelope_sender(&self.tracking, message);
+        Envelope {
+            mail: Mail::new(Some(sender), params),
+            rcpts: recipients
+                .iter()
+                .map(|address| {
+                    let rcpt_params = match dsn {
+                        true => dsn::rcpt_parameters(&self.tracking, address),
+                        false => Vec::new(),
+                    };
+                    Rcpt::new(address.clone(), rcpt_params)
+                })
+                .collect(),
+        }
+    }
+
     /// MAIL, RCPT for every address and DATA, up to the relay's `354`.
     ///
     /// Where the relay offers PIPELINING (RFC 2920) the commands go out in one write and the
@@ -294,16 +369,23 @@ impl Session {
     /// answered `354` although the transaction failed (the addressee refused, a Cc accepted).
     /// The relay then waits for content that must not go out, and the connection is dropped:
     /// a relay discards a message whose final dot never came (RFC 5321 4.1.1.4).
+    ///
+    /// `opened_ahead`: the envelope already went out (see [`send`](Self::send)); only the
+    /// replies are read.
     fn open_data(
         &mut self,
         envelope: &Envelope,
         recipients: &[Address],
         first_transaction: bool,
+        opened_ahead: bool,
     ) -> Opened {
-        let mut pipelined = self
-            .capabilities
-            .pipelining
-            .then(|| self.pipeline(envelope));
+        let mut pipelined = match opened_ahead {
+            true => Some(self.pipeline(envelope, false)),
+            false => self
+                .capabilities
+                .pipelining
+                .then(|| self.pipeline(envelope, true)),
+        };
         // Only a pipelined DATA can be open when the transaction fails.
         let data_open = pipelined
             .as_ref()
@@ -366,14 +448,18 @@ impl Session {
         }
     }
 
-    /// Writes the whole envelope at once and reads every reply, in order. Stops reading only
-    /// when no reply can come any more (the connection is lost or the relay stopped
-    /// answering): the relay answers each command, so a reply left unread would be taken for
-    /// the answer to the next command.
-    fn pipeline(&mut self, envelope: &Envelope) -> VecDeque<Answer> {
+    /// Writes the whole envelope at once (unless `write` is false: it went out ahead) and reads
+    /// every reply, in order. Stops reading only when no reply can come any more (the
+    /// connection is lost or the relay stopped answering): the relay answers each command, so
+    /// a reply left unread would be taken for the answer to the next command.
+    fn pipeline(&mut self, envelope: &Envelope, write: bool) -> VecDeque<Answer> {
         let expected = envelope.rcpts.len() + 2;
         let mut replies = VecDeque::with_capacity(expected);
-        replies.push_back(self.conn.command(envelope).map_err(Failure::from));
+        let first = match write {
+            true => self.conn.command(envelope),
+            false => self.conn.read_response(),
+        };
+        replies.push_back(first.map_err(Failure::from));
         while replies.len() < expected && !matches!(replies.back(), Some(Err(Failure::Lost(_)))) {
             replies.push_back(self.conn.read_response().map_err(Failure::from));
         }
@@ -431,9 +517,15 @@ impl Session {
         !self.conn.has_broken()
     }
 
-    /// Says goodbye politely; errors do not matter any more.
+    /// Says goodbye politely; errors do not matter any more. With a letter opened ahead the
+    /// relay waits for content, which QUIT would be taken for: the connection is dropped.
     pub fn quit(mut self) {
-        let _ = self.conn.quit();
+        match self.ahead {
+            Some(_) => self.close_broken(),
+            None => {
+                let _ = self.conn.quit();
+            }
+        }
     }
 
     /// The relay's greeting name, for `check --smtp`.
@@ -463,6 +555,23 @@ pub(crate) fn close_broken(conn: &mut SmtpConnection) {
 /// `SmtpConnection::command` writes its whole argument at once, then reads the reply exactly
 /// as `message` does.
 struct DataContent<'a>(&'a str);
+
+/// A letter's content, then the next letter's envelope, in one write (see [`Session::send`]).
+struct DataThen<'a>(DataContent<'a>, &'a Envelope);
+
+impl std::fmt::Display for DataThen<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.0, self.1)
+    }
+}
+
+/// What only a letter's first transaction has: the intent's confirmation before the content,
+/// whether its envelope went out ahead, and the letter to send ahead behind its content.
+struct First<'a, F> {
+    before_data: F,
+    opened_ahead: bool,
+    next: Option<&'a Composed>,
+}
 
 impl std::fmt::Display for DataContent<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

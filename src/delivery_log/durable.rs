@@ -380,7 +380,7 @@ mod tests {
                         } else {
                             // As `send` does it: announce, (the envelope), confirm.
                             let announced = log
-                                .announce(i + 2, &email, "Org, \"quoted\"", "<id>")
+                                .announce(i + 2, &email, "Org, \"quoted\"", "<id>", SyncStart::Now)
                                 .unwrap();
                             log.confirm(announced).unwrap();
                         }

@@ -372,7 +372,9 @@ mod tests {
         let dir = tmp();
         let path = dir.path().join("log.csv");
         let log = open(&path);
-        let announced = log.announce(3, "c@x.example", "C", "<c.3@x>").unwrap();
+        let announced = log
+            .announce(3, "c@x.example", "C", "<c.3@x>", SyncStart::Now)
+            .unwrap();
         // Written at once, before any confirm: a crash from here on finds it.
         let journal = String::from_utf8(journal_content(&path)).unwrap();
         assert!(
@@ -389,7 +391,9 @@ mod tests {
             (3, Status::Unknown, 1)
         );
         // With its outcome recorded, an announced letter leaves nothing behind.
-        let announced = log.announce(4, "d@x.example", "D", "<d>").unwrap();
+        let announced = log
+            .announce(4, "d@x.example", "D", "<d>", SyncStart::Now)
+            .unwrap();
         log.confirm(announced).unwrap();
         log.record(&Entry::now(4, "d@x.example", "D", Status::Failed))
             .unwrap();

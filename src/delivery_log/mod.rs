@@ -73,6 +73,17 @@ pub struct DeliveryLog {
     closed: AtomicBool,
 }
 
+/// When an announced intent's sync starts (see [`DeliveryLog::announce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStart {
+    /// At once, on the background thread, while the letter's envelope travels to the relay.
+    Now,
+    /// When [`DeliveryLog::confirm`] is called, on the confirming thread, unless a sync under
+    /// way by then covers it: for a letter whose envelope is already answered, where handing
+    /// the sync to another thread would only add a wake-up on each side.
+    ByConfirm,
+}
+
 /// An intent written by [`DeliveryLog::announce`], to be [`confirm`](DeliveryLog::confirm)ed
 /// before the message's data goes to the relay.
 #[derive(Debug)]
@@ -238,12 +249,13 @@ impl DeliveryLog {
         organisation: &str,
         message_id: &str,
     ) -> Result<()> {
-        let announced = self.announce(row, email, organisation, message_id)?;
+        let announced = self.announce(row, email, organisation, message_id, SyncStart::Now)?;
         self.confirm(announced)
     }
 
     /// The first half of [`begin`](Self::begin): writes the intent to the journal and returns
-    /// without waiting for the disk; a background thread syncs it meanwhile. Call it when the
+    /// without waiting for the disk; with [`SyncStart::Now`] a background thread syncs it
+    /// meanwhile. Call it when the
     /// message's transaction starts, then [`confirm`](Self::confirm) before its data goes out.
     /// Every announced message must get an outcome [`record`](Self::record)ed (an attempt that
     /// failed before the data counts), or the next [`open`](Self::open) logs it `unknown`.
@@ -253,6 +265,7 @@ impl DeliveryLog {
         email: &str,
         organisation: &str,
         message_id: &str,
+        sync: SyncStart,
     ) -> Result<Announced> {
         // A letter must not go out if its outcome could not be logged.
         self.log.check()?;
@@ -264,7 +277,11 @@ impl DeliveryLog {
             organisation: organisation.to_string(),
             message_id: message_id.to_string(),
         };
-        let seq = self.journal.write(&intent.to_line())?;
+        let line = intent.to_line();
+        let seq = match sync {
+            SyncStart::Now => self.journal.write(&line)?,
+            SyncStart::ByConfirm => self.journal.write_lazily(&line)?,
+        };
         Ok(Announced { seq })
     }
 
@@ -451,14 +468,19 @@ mod tests {
         let dir = tmp();
         let path = dir.path().join("log.csv");
         let log = open(&path);
-        let announced = log.announce(2, "a@x.example", "A", "<a>").unwrap();
+        let announced = log
+            .announce(2, "a@x.example", "A", "<a>", SyncStart::Now)
+            .unwrap();
         // What a failed write of a row leaves: the log failed for good (its row is in the
         // journal, which recovery writes back).
         log.log.fail(std::io::Error::other("disk gone"));
         let err = log.confirm(announced).unwrap_err();
         assert!(matches!(err, Error::Stopped(_)), "{err}");
         assert!(err.to_string().contains("disk gone"), "{err}");
-        assert!(log.announce(3, "b@x.example", "B", "<b>").is_err());
+        assert!(
+            log.announce(3, "b@x.example", "B", "<b>", SyncStart::Now)
+                .is_err()
+        );
         assert!(log.close().is_err(), "the log is not surely on disk");
         assert!(journal_path(&path).exists(), "the journal stays");
         assert!(!fs::read(lock_path(&path)).unwrap().is_empty(), "not clean");

@@ -210,3 +210,105 @@ fn a_connection_lost_after_the_content_is_unknown() {
         campaign.only_row("sg@coe.example", "sent");
     }
 }
+
+// The next letter's envelope behind this one's content (RFC 2920 3.1 lets message content open
+// a group): one round trip a letter instead of two, where the relay offers PIPELINING and no
+// rate spaces the letters.
+
+#[test]
+fn the_next_envelope_goes_behind_the_content_only_where_the_relay_offers_pipelining() {
+    for (pipelining, server, campaign) in both_ways(Faults::none) {
+        campaign.send(&[]).expect_code(0);
+        // The second letter's MAIL, RCPT and DATA came with the first letter's final dot.
+        let expected = if pipelining { 1 } else { 0 };
+        assert_eq!(
+            server.commands_behind_content(),
+            expected,
+            "pipelining {pipelining}"
+        );
+        for address in UN.iter().chain(&["sg@coe.example"]) {
+            assert_eq!(deliveries_to(&server, address), 1, "{address}");
+        }
+        campaign.only_row("sg@un.example", "sent");
+        campaign.only_row("sg@coe.example", "sent");
+        assert_eq!(server.connections_opened(), 1);
+    }
+}
+
+#[test]
+fn with_a_rate_no_envelope_goes_ahead() {
+    // Letters spaced by a rate gain nothing from it, and the relay would wait in DATA.
+    let server = SmtpServer::start(ServerConfig::default());
+    let campaign = RelayConfig::plain(&server)
+        .concurrency(1)
+        .rate("6000/min")
+        .campaign(COPIES);
+    campaign.send(&[]).expect_code(0);
+    assert_eq!(server.commands_behind_content(), 0);
+    assert_eq!(server.received_count(), 2);
+}
+
+#[test]
+fn a_refused_content_leaves_the_next_letter_opened_ahead_to_go_out() {
+    let faults = || Faults::on_message(1, reply(550, "5.7.1 Message content rejected"));
+    for (pipelining, server, campaign) in both_ways(faults) {
+        campaign.send(&[]).expect_code(1);
+        campaign.only_row("sg@un.example", "failed");
+        campaign.only_row("sg@coe.example", "sent");
+        assert_eq!(server.commands_behind_content(), u64::from(pipelining));
+        assert_eq!(deliveries_to(&server, "sg@coe.example"), 1);
+        assert_eq!(server.received_count(), 1, "pipelining {pipelining}");
+        // The refusal ends that transaction only: the second letter's replies were read on the
+        // same connection.
+        assert_eq!(server.connections_opened(), 1, "pipelining {pipelining}");
+    }
+}
+
+#[test]
+fn a_deferred_content_drops_the_letter_opened_ahead_and_both_go_once() {
+    // A 451 after the first letter's content: that connection is given up (with the second
+    // letter's DATA answered 354 and no content), the first letter is tried again and the
+    // second goes on a new connection. Each address gets each letter once.
+    let faults = || Faults::on_message(1, reply(451, "4.3.0 Error: queue file write error"));
+    for (pipelining, server, campaign) in both_ways(faults) {
+        campaign.send(&[]).expect_code(0);
+        // The second letter went ahead of the first one's refused content, and again behind
+        // the retried first letter, on the new connection.
+        assert_eq!(server.commands_behind_content(), 2 * u64::from(pipelining));
+        for address in UN.iter().chain(&["sg@coe.example"]) {
+            assert_eq!(
+                deliveries_to(&server, address),
+                1,
+                "{address}, pipelining {pipelining}"
+            );
+        }
+        assert_eq!(
+            campaign.final_status("sg@un.example").as_deref(),
+            Some("sent")
+        );
+        campaign.only_row("sg@coe.example", "sent");
+        assert_eq!(server.connections_opened(), 2, "pipelining {pipelining}");
+    }
+}
+
+#[test]
+fn a_run_stopped_with_a_letter_opened_ahead_leaves_it_for_the_next_run() {
+    // The quota runs out at the first letter's content, while the second letter's envelope is
+    // already with the relay: the run stops, the second letter got no content and no log row,
+    // and the next run sends it, once.
+    let quota = || Faults::on_message(1, reply(554, "5.4.5 Daily user sending quota exceeded"));
+    for (pipelining, server, campaign) in both_ways(quota) {
+        campaign.send(&[]).expect_code(3);
+        assert_eq!(server.commands_behind_content(), u64::from(pipelining));
+        campaign.only_row("sg@un.example", "failed");
+        assert!(
+            campaign.rows_for("sg@coe.example").is_empty(),
+            "pipelining {pipelining}"
+        );
+        assert_eq!(server.received_count(), 0);
+        // The fault was for the server's first transaction only.
+        campaign.send(&[]).expect_code(0);
+        campaign.only_row("sg@coe.example", "sent");
+        assert_eq!(deliveries_to(&server, "sg@coe.example"), 1);
+    }
+}

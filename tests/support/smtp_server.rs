@@ -445,6 +445,12 @@ impl SmtpServer {
         self.shared.counters.commands_ahead.load(Ordering::SeqCst)
     }
 
+    /// Messages whose final dot arrived with the next command behind it, before the message's
+    /// reply went out (a client sending the next envelope with the content, RFC 2920 3.1).
+    pub fn commands_behind_content(&self) -> u64 {
+        self.shared.counters.behind_content.load(Ordering::SeqCst)
+    }
+
     /// Connections accepted so far.
     pub fn connections_opened(&self) -> u64 {
         self.shared
@@ -545,6 +551,8 @@ struct Counters {
     auth_failures: AtomicU64,
     /// See [`SmtpServer::commands_sent_ahead`].
     commands_ahead: AtomicU64,
+    /// See [`SmtpServer::commands_behind_content`].
+    behind_content: AtomicU64,
 }
 
 /// Under one lock so that no connection can be registered after `stop` closed the others.
@@ -1033,6 +1041,12 @@ impl Session {
         }
         self.reply(354, "End data with <CR><LF>.<CR><LF>")?;
         let data = self.read_data()?;
+        if !self.stream.buffer().is_empty() {
+            self.shared
+                .counters
+                .behind_content
+                .fetch_add(1, Ordering::SeqCst);
+        }
         // Kept in `self.transaction` while the fault plan is asked: `DropAfterAccept` records it.
         let transaction = self.transaction.clone().unwrap_or_default();
         let (from, rcpt) = (&transaction.from, &transaction.rcpt);
