@@ -3,8 +3,9 @@
 //!
 //! Threads, not async: each worker owns one SMTP session and blocks on it, which keeps the
 //! order "intent on disk → data sent → outcome on disk" obvious. Each worker takes the next
-//! message from the caller's iterator (the spool) when it is ready for one, so memory stays
-//! flat however many rows there are.
+//! message from the caller's iterator (the spool) when it is ready for one, and without a rate
+//! the one after it too, whose envelope goes out with the current letter's content (see
+//! `Shared::worker`), so memory stays flat however many rows there are.
 //!
 //! Stopping: the `halt` flag is raised by Ctrl-C or by a reply that means no message can go
 //! out (authentication refused, quota), by a relay that keeps failing or refusing the client
