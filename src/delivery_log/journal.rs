@@ -367,44 +367,48 @@ mod tests {
         }
     }
 
+    /// Both ways an intent's sync can start (see [`SyncStart`]); with `ByConfirm` the background
+    /// thread is not asked to sync it, and [`DeliveryLog::confirm`] does, on the calling thread.
     #[test]
     fn an_announced_intent_counts_from_the_moment_it_is_written() {
-        let dir = tmp();
-        let path = dir.path().join("log.csv");
-        let log = open(&path);
-        let announced = log
-            .announce(3, "c@x.example", "C", "<c.3@x>", SyncStart::Now)
-            .unwrap();
-        // Written at once, before any confirm: a crash from here on finds it.
-        let journal = String::from_utf8(journal_content(&path)).unwrap();
-        assert!(
-            journal.ends_with(",3,c@x.example,C,<c.3@x>\n"),
-            "{journal:?}"
-        );
-        log.confirm(announced).unwrap();
-        drop(log);
+        for sync in [SyncStart::Now, SyncStart::ByConfirm] {
+            let dir = tmp();
+            let path = dir.path().join("log.csv");
+            let log = open(&path);
+            let announced = log
+                .announce(3, "c@x.example", "C", "<c.3@x>", sync)
+                .unwrap();
+            // Written at once, before any confirm: a crash from here on finds it.
+            let journal = String::from_utf8(journal_content(&path)).unwrap();
+            assert!(
+                journal.ends_with(",3,c@x.example,C,<c.3@x>\n"),
+                "{journal:?}"
+            );
+            let seq = announced.seq;
+            log.confirm(announced).unwrap();
+            assert!(log.journal.synced_at_least(seq), "{sync:?}");
+            drop(log);
 
-        let (log, appended) = DeliveryLog::open(&path).unwrap();
-        assert_eq!(appended.len(), 1);
-        assert_eq!(
-            (appended[0].row, appended[0].status, appended[0].attempts),
-            (3, Status::Unknown, 1)
-        );
-        // With its outcome recorded, an announced letter leaves nothing behind.
-        let announced = log
-            .announce(4, "d@x.example", "D", "<d>", SyncStart::Now)
-            .unwrap();
-        log.confirm(announced).unwrap();
-        log.record(&Entry::now(4, "d@x.example", "D", Status::Failed))
-            .unwrap();
-        log.close().unwrap();
-        assert!(
-            !journal_path(&path).exists(),
-            "a clean close removes the journal"
-        );
-        let (log, appended) = DeliveryLog::open(&path).unwrap();
-        assert!(appended.is_empty(), "{appended:?}");
-        drop(log);
+            let (log, appended) = DeliveryLog::open(&path).unwrap();
+            assert_eq!(appended.len(), 1);
+            assert_eq!(
+                (appended[0].row, appended[0].status, appended[0].attempts),
+                (3, Status::Unknown, 1)
+            );
+            // With its outcome recorded, an announced letter leaves nothing behind.
+            let announced = log.announce(4, "d@x.example", "D", "<d>", sync).unwrap();
+            log.confirm(announced).unwrap();
+            log.record(&Entry::now(4, "d@x.example", "D", Status::Failed))
+                .unwrap();
+            log.close().unwrap();
+            assert!(
+                !journal_path(&path).exists(),
+                "a clean close removes the journal"
+            );
+            let (log, appended) = DeliveryLog::open(&path).unwrap();
+            assert!(appended.is_empty(), "{appended:?}");
+            drop(log);
+        }
     }
 
     #[test]

@@ -215,6 +215,31 @@ fn a_connection_lost_after_the_content_is_unknown() {
 // a group): one round trip a letter instead of two, where the relay offers PIPELINING and no
 // rate spaces the letters.
 
+/// `COPIES` sent both ways, the first letter's content answered `code text`; `exit` is what the
+/// send must end with.
+fn content_answered(
+    code: u16,
+    text: &'static str,
+    exit: i32,
+) -> [(bool, SmtpServer, TestCampaign); 2] {
+    let runs = both_ways(|| Faults::on_message(1, reply(code, text)));
+    for (_, _, campaign) in &runs {
+        campaign.send(&[]).expect_code(exit);
+    }
+    runs
+}
+
+/// Each address of both letters got its letter once.
+fn each_address_got_one(server: &SmtpServer, pipelining: bool) {
+    for address in UN.iter().chain(&["sg@coe.example"]) {
+        assert_eq!(
+            deliveries_to(server, address),
+            1,
+            "{address}, pipelining {pipelining}"
+        );
+    }
+}
+
 #[test]
 fn the_next_envelope_goes_behind_the_content_only_where_the_relay_offers_pipelining() {
     for (pipelining, server, campaign) in both_ways(Faults::none) {
@@ -226,9 +251,7 @@ fn the_next_envelope_goes_behind_the_content_only_where_the_relay_offers_pipelin
             expected,
             "pipelining {pipelining}"
         );
-        for address in UN.iter().chain(&["sg@coe.example"]) {
-            assert_eq!(deliveries_to(&server, address), 1, "{address}");
-        }
+        each_address_got_one(&server, pipelining);
         campaign.only_row("sg@un.example", "sent");
         campaign.only_row("sg@coe.example", "sent");
         assert_eq!(server.connections_opened(), 1);
@@ -250,9 +273,8 @@ fn with_a_rate_no_envelope_goes_ahead() {
 
 #[test]
 fn a_refused_content_leaves_the_next_letter_opened_ahead_to_go_out() {
-    let faults = || Faults::on_message(1, reply(550, "5.7.1 Message content rejected"));
-    for (pipelining, server, campaign) in both_ways(faults) {
-        campaign.send(&[]).expect_code(1);
+    for (pipelining, server, campaign) in content_answered(550, "5.7.1 Message content rejected", 1)
+    {
         campaign.only_row("sg@un.example", "failed");
         campaign.only_row("sg@coe.example", "sent");
         assert_eq!(server.commands_behind_content(), u64::from(pipelining));
@@ -269,19 +291,13 @@ fn a_deferred_content_drops_the_letter_opened_ahead_and_both_go_once() {
     // A 451 after the first letter's content: that connection is given up (with the second
     // letter's DATA answered 354 and no content), the first letter is tried again and the
     // second goes on a new connection. Each address gets each letter once.
-    let faults = || Faults::on_message(1, reply(451, "4.3.0 Error: queue file write error"));
-    for (pipelining, server, campaign) in both_ways(faults) {
-        campaign.send(&[]).expect_code(0);
+    for (pipelining, server, campaign) in
+        content_answered(451, "4.3.0 Error: queue file write error", 0)
+    {
         // The second letter went ahead of the first one's refused content, and again behind
         // the retried first letter, on the new connection.
         assert_eq!(server.commands_behind_content(), 2 * u64::from(pipelining));
-        for address in UN.iter().chain(&["sg@coe.example"]) {
-            assert_eq!(
-                deliveries_to(&server, address),
-                1,
-                "{address}, pipelining {pipelining}"
-            );
-        }
+        each_address_got_one(&server, pipelining);
         assert_eq!(
             campaign.final_status("sg@un.example").as_deref(),
             Some("sent")
@@ -296,9 +312,9 @@ fn a_run_stopped_with_a_letter_opened_ahead_leaves_it_for_the_next_run() {
     // The quota runs out at the first letter's content, while the second letter's envelope is
     // already with the relay: the run stops, the second letter got no content and no log row,
     // and the next run sends it, once.
-    let quota = || Faults::on_message(1, reply(554, "5.4.5 Daily user sending quota exceeded"));
-    for (pipelining, server, campaign) in both_ways(quota) {
-        campaign.send(&[]).expect_code(3);
+    for (pipelining, server, campaign) in
+        content_answered(554, "5.4.5 Daily user sending quota exceeded", 3)
+    {
         assert_eq!(server.commands_behind_content(), u64::from(pipelining));
         campaign.only_row("sg@un.example", "failed");
         assert!(
