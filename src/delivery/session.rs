@@ -26,10 +26,10 @@ pub struct Session {
     pub(crate) capabilities: Capabilities,
     /// The return path and the reports to ask for (see `delivery::dsn`).
     pub(crate) tracking: Arc<TrackingSettings>,
-    /// The Message-ID of the letter whose envelope went out behind the previous letter's
-    /// content (see [`Session::send`]): the relay owes its replies, and this session must send
-    /// that letter next, or be dropped.
-    pub(crate) ahead: Option<String>,
+    /// The letter whose envelope went out behind the previous letter's content (see
+    /// [`Session::send`]), and that envelope: the relay owes its replies, and this session must
+    /// send that letter next, or be dropped.
+    pub(crate) ahead: Option<Ahead>,
 }
 
 /// A later transaction of a letter whose recipients did not fit in one (see [`Session::send`]).
@@ -170,10 +170,10 @@ impl Session {
         before_data: impl FnOnce() -> Result<(), Error>,
         next: Option<&Composed>,
     ) -> Attempt {
-        let opened_ahead = match self.ahead.take() {
-            None => false,
-            Some(id) if id == message.message_id => true,
-            Some(id) => {
+        let opened = match self.ahead.take() {
+            None => None,
+            Some(ahead) if ahead.message_id == message.message_id => Some(ahead.envelope),
+            Some(Ahead { message_id: id, .. }) => {
                 // The caller broke the contract; the relay waits in DATA for another letter.
                 self.close_broken();
                 return Attempt::Transient {
@@ -187,7 +187,7 @@ impl Session {
         };
         // International addresses (RFC 6531): nothing mangled may reach the relay.
         if let Some(address) = self.refused_without_smtputf8(message) {
-            if opened_ahead {
+            if opened.is_some() {
                 self.close_broken();
             }
             return Attempt::Unsendable {
@@ -200,7 +200,7 @@ impl Session {
         let all: Vec<Address> = message.envelope_recipients().cloned().collect();
         let first = First {
             before_data,
-            opened_ahead,
+            opened,
             next,
         };
         let (reply, first) = match self.transaction(message, &all, Some(first)) {
@@ -242,7 +242,9 @@ impl Session {
     /// Whether a letter for `message` is waiting on this session: its envelope went out with
     /// the previous letter's content, and [`send`](Self::send) must be called for it next.
     pub fn sent_ahead(&self, message: &Composed) -> bool {
-        self.ahead.as_deref() == Some(message.message_id.as_str())
+        self.ahead
+            .as_ref()
+            .is_some_and(|ahead| ahead.message_id == message.message_id)
     }
 
     /// The address that keeps `message` from this relay: one that needs SMTPUTF8, which the
@@ -259,10 +261,12 @@ impl Session {
         &mut self,
         message: &Composed,
         recipients: &[Address],
-        first: Option<First<impl FnOnce() -> Result<(), Error>>>,
+        mut first: Option<First<impl FnOnce() -> Result<(), Error>>>,
     ) -> Result<(Reply, Recipients), Attempt> {
-        let envelope = self.envelope(message, recipients);
-        let opened_ahead = first.as_ref().is_some_and(|f| f.opened_ahead);
+        // The envelope sent ahead is the one this letter's replies answer: not built again.
+        let opened = first.as_mut().and_then(|f| f.opened.take());
+        let opened_ahead = opened.is_some();
+        let envelope = opened.unwrap_or_else(|| self.envelope(message, recipients));
         let outcome = match self.open_data(&envelope, recipients, first.is_some(), opened_ahead) {
             Opened::Data(outcome) => outcome,
             Opened::NothingToSend(outcome) => {
@@ -294,14 +298,20 @@ impl Session {
                 })
                 .map(|next| {
                     let all: Vec<Address> = next.envelope_recipients().cloned().collect();
-                    (next.message_id.clone(), self.envelope(next, &all))
+                    Ahead {
+                        message_id: next.message_id.clone(),
+                        envelope: self.envelope(next, &all),
+                    }
                 });
         }
         let handed_over = match std::str::from_utf8(&message.bytes) {
-            Ok(text) => match &next_envelope {
-                Some((id, envelope)) => {
-                    self.ahead = Some(id.clone());
-                    self.conn.command(DataThen(DataContent(text), envelope))
+            Ok(text) => match next_envelope {
+                Some(ahead) => {
+                    let sent = self
+                        .conn
+                        .command(DataThen(DataContent(text), &ahead.envelope));
+                    self.ahead = Some(ahead);
+                    sent
                 }
                 None => self.conn.command(DataContent(text)),
             },
@@ -566,11 +576,17 @@ impl std::fmt::Display for DataThen<'_> {
 }
 
 /// What only a letter's first transaction has: the intent's confirmation before the content,
-/// whether its envelope went out ahead, and the letter to send ahead behind its content.
+/// its envelope if that went out ahead, and the letter to send ahead behind its content.
 struct First<'a, F> {
     before_data: F,
-    opened_ahead: bool,
+    opened: Option<Envelope>,
     next: Option<&'a Composed>,
+}
+
+/// A letter whose envelope went out behind the previous letter's content.
+pub(crate) struct Ahead {
+    message_id: String,
+    envelope: Envelope,
 }
 
 impl std::fmt::Display for DataContent<'_> {
